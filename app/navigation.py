@@ -1,0 +1,48 @@
+"""Every page of the app in one place: title, file, URL path, icon and the roles that may open it."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from core.models import Role, UserPublic
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+EVERYONE = tuple(Role)
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    file: str
+    title: str
+    icon: str
+    section: str
+    roles: tuple[Role, ...] = EVERYONE
+
+    @property
+    def url_path(self) -> str:
+        return self.file.removesuffix(".py")
+
+    def page(self, default: bool = False) -> st.Page:
+        return st.Page(PAGES_DIR / self.file, title=self.title, icon=self.icon, url_path=self.url_path,
+                       default=default)
+
+
+SETUP = PageSpec("setup.py", "Create the administrator", ":material/shield_person:", "Start")
+LOGIN = PageSpec("login.py", "Log in", ":material/login:", "Start")
+
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("home.py", "Projects", ":material/home:", "Work"),
+    PageSpec("admin.py", "Users", ":material/group:", "Administration", (Role.admin,)),
+    PageSpec("audit.py", "Audit trail", ":material/fact_check:", "Administration", (Role.admin,)),
+    PageSpec("jobs.py", "Jobs", ":material/pending_actions:", "Administration", (Role.admin,)),
+)
+
+
+def pages_for(user: UserPublic) -> dict[str, list[st.Page]]:
+    """The navigation a user sees: only the pages one of their roles allows."""
+    sections: dict[str, list[st.Page]] = {}
+    allowed = [spec for spec in PAGES if user.has_role(*spec.roles)]
+    for index, spec in enumerate(allowed):
+        sections.setdefault(spec.section, []).append(spec.page(default=index == 0))
+    return sections

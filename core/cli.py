@@ -1,0 +1,230 @@
+"""The ``steward`` command: the same services as the app, for scripts, cron and the pipeline.
+
+Every command prints a short human summary, or JSON with ``--json``. A refusal prints one plain line on
+stderr and exits with code 2; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+
+import click
+
+from core import audit, auth, jobs, projects
+from core.config import Settings, get_settings
+from core.db import create_store_engine, migrate, session_scope
+from core.errors import DomainError
+from core.models import Role, UserPublic
+
+
+class Env:
+    """What every command needs: settings, a migrated store, and the output mode."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.settings: Settings = get_settings()
+        self.settings.ensure_home()
+        migrate(self.settings.resolved_database_url)
+        self.engine = create_store_engine(self.settings.resolved_database_url)
+
+    def session(self):
+        return session_scope(self.engine)
+
+    def actor(self, session, username: str) -> UserPublic:
+        user = auth.get_user_by_name(session=session, username=username)
+        if not user.is_active:
+            raise DomainError(f"The account {username!r} is deactivated.")
+        return user
+
+    def emit(self, data: Any, text: str) -> None:
+        click.echo(json.dumps(data, indent=2, default=str) if self.as_json else text)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"steward: {message}", err=True)
+    sys.exit(2)
+
+
+def command(function: Callable) -> Callable:
+    """Turn domain errors (and other expected failures) into one line on stderr and exit code 2."""
+
+    @wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except DomainError as error:
+            _fail(str(error))
+        except ValueError as error:  # e.g. a setting with a bad value
+            _fail(str(error).splitlines()[0])
+        except OSError as error:
+            _fail(f"{error.strerror or error}: {error.filename or ''}".strip(": "))
+        except Exception as error:  # noqa: BLE001 - never a traceback for a user
+            if os.environ.get("STEWARD_DEBUG"):
+                raise
+            _fail(f"unexpected problem ({type(error).__name__}: {str(error).splitlines()[0][:300]}); "
+                  "run again with STEWARD_DEBUG=1 for details")
+
+    return wrapper
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+@click.group()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def cli(ctx: click.Context, as_json: bool) -> None:
+    """Steward: governed machine learning for domain experts."""
+    try:
+        ctx.obj = Env(as_json)
+    except Exception as error:  # noqa: BLE001 - the store could not be opened: say so in one line
+        _fail(f"cannot open the store ({type(error).__name__}: {str(error).splitlines()[0]})")
+
+
+@cli.command("migrate")
+@pass_env
+@command
+def migrate_command(env: Env) -> None:
+    """Bring the store up to the newest schema (done automatically by every command)."""
+    env.emit({"database": env.settings.resolved_database_url, "ok": True}, "The store is up to date.")
+
+
+# ── users ───────────────────────────────────────────────────────────────────────────────────────────
+
+
+@cli.group()
+def user() -> None:
+    """Manage accounts."""
+
+
+def _password_from_env_or_prompt() -> str:
+    password = os.environ.get("STEWARD_PASSWORD")
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        raise DomainError("No password given: set STEWARD_PASSWORD or run the command in a terminal.")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--display-name", default="")
+@click.option("--email", default=None)
+@pass_env
+@command
+def user_add(env: Env, name: str, roles: tuple[str, ...], display_name: str, email: str | None) -> None:
+    """Add a user NAME with one or more roles (password from STEWARD_PASSWORD or a prompt)."""
+    password = _password_from_env_or_prompt()
+    with env.session() as session:
+        if not auth.has_any_user(session=session) and Role.admin in roles:
+            created = auth.create_first_admin(session=session, username=name, password=password,
+                                              display_name=display_name)
+            created = auth.set_roles(session=session, actor=created, user_id=created.id, roles=roles)
+        else:
+            created = auth.create_user(session=session, actor=auth.OPERATOR, username=name, password=password,
+                                       roles=roles, display_name=display_name, email=email)
+    env.emit(created.model_dump(), f"Added user {created.username} ({', '.join(created.roles)}).")
+
+
+@user.command("list")
+@pass_env
+@command
+def user_list(env: Env) -> None:
+    """List users with their roles and state."""
+    with env.session() as session:
+        users = auth.list_users(session=session)
+    lines = [
+        f"{u.username:<20} {','.join(u.roles):<32} {'active' if u.is_active else 'deactivated'}"
+        + (f"  locked until {u.locked_until:%H:%M}" if u.locked_until else "")
+        for u in users
+    ]
+    env.emit([u.model_dump() for u in users], "\n".join(lines) or "No users yet.")
+
+
+# ── projects ────────────────────────────────────────────────────────────────────────────────────────
+
+
+@cli.group()
+def project() -> None:
+    """Manage projects."""
+
+
+@project.command("create")
+@click.argument("name")
+@click.option("--user", "username", required=True, help="Who creates it (becomes the owner).")
+@click.option("--description", default="")
+@pass_env
+@command
+def project_create(env: Env, name: str, username: str, description: str) -> None:
+    """Create a project NAME owned by --user."""
+    with env.session() as session:
+        created = projects.create_project(session=session, actor=env.actor(session, username), name=name,
+                                          description=description)
+    env.emit(created.model_dump(), f"Created project {created.name} (id {created.id}).")
+
+
+@project.command("list")
+@click.option("--all", "include_archived", is_flag=True, help="Include archived projects.")
+@pass_env
+@command
+def project_list(env: Env, include_archived: bool) -> None:
+    """List projects."""
+    with env.session() as session:
+        found = projects.list_projects(session=session, include_archived=include_archived)
+    lines = [f"{p.id:>4}  {p.name:<30} {p.owner_name:<16} {p.status}" for p in found]
+    env.emit([p.model_dump() for p in found], "\n".join(lines) or "No projects yet.")
+
+
+# ── audit and jobs ──────────────────────────────────────────────────────────────────────────────────
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """Inspect the audit trail."""
+
+
+@audit_group.command("verify")
+@pass_env
+@command
+def audit_verify(env: Env) -> None:
+    """Check the hash chain; exit code 1 and the first broken event when it was tampered with."""
+    with env.session() as session:
+        report = audit.verify_chain(session=session)
+    env.emit(report.__dict__, report.summary)
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.group("jobs")
+def jobs_group() -> None:
+    """Follow long-running jobs."""
+
+
+@jobs_group.command("list")
+@click.option("--limit", default=30, show_default=True)
+@pass_env
+@command
+def jobs_list(env: Env, limit: int) -> None:
+    """List the newest jobs with their state."""
+    with env.session() as session:
+        found = jobs.list_jobs(session=session, limit=limit)
+        for job in found:  # a job whose worker went silent shows as failed
+            if job.status == "running":
+                jobs.get_job(session=session, job_id=job.id,
+                             stale_after=timedelta(seconds=env.settings.job_stale_seconds))
+        found = jobs.list_jobs(session=session, limit=limit)
+    lines = [
+        f"{j.id:>5}  {j.kind:<22} {j.status:<10} {j.progress:>4.0%}  {j.error or j.message}" for j in found
+    ]
+    env.emit([j.model_dump() for j in found], "\n".join(lines) or "No jobs yet.")
+
+
+def main() -> None:
+    cli(prog_name="steward")

@@ -1,0 +1,24 @@
+"""Housekeeping the administrator can run as a job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.artifacts import ArtifactStore
+from core.config import get_settings
+from core.errors import IntegrityFailed
+from core.jobs import JobContext
+
+
+def verify_artifacts_job(ctx: JobContext) -> dict[str, Any]:
+    """Re-hash every file in the artifact store and list those that no longer match their name."""
+    store = ArtifactStore(get_settings().artifacts_path)
+    hashes = list(store.iter_hashes())
+    damaged: list[str] = []
+    for index, sha256 in enumerate(hashes, start=1):
+        try:
+            store.verified_path(sha256)
+        except IntegrityFailed:
+            damaged.append(sha256)
+        ctx.progress(index / len(hashes), f"Checked {index} of {len(hashes)} files")
+    return {"checked": len(hashes), "damaged": damaged}

@@ -1,0 +1,34 @@
+"""Log in."""
+
+import streamlit as st
+
+from app import auth, resources, state
+from core import auth as core_auth
+from core.errors import DomainError
+
+st.title("Log in to Steward")
+
+ended = state.get(state.ENDED_LOGIN_REASON)
+if ended == "idle timeout":
+    st.info("Your login ended after a period without activity. Log in again to continue.")
+elif ended:
+    st.info(f"Your login has ended ({ended}). Log in again to continue.")
+
+with st.form("login_form"):
+    username = st.text_input("User name", key="login_username")
+    password = st.text_input("Password", type="password", key="login_password")
+    submitted = st.form_submit_button("Log in", type="primary")
+
+if submitted:
+    try:
+        with resources.db_session() as session:
+            user = core_auth.authenticate(
+                session=session, settings=resources.settings(), username=username, password=password
+            )
+    except DomainError as error:
+        st.error(str(error))
+        st.stop()
+    auth.log_in(user)
+    st.rerun()
+
+st.caption("Forgot your password? An administrator can set a new one for you.")

@@ -1,0 +1,28 @@
+"""Helpers that create real rows through the services, as a user would."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from core import auth, projects
+from core.models import ProjectPublic, UserPublic
+
+PASSWORD = "a long enough password"
+
+
+def make_admin(session: Session, username: str = "admin") -> UserPublic:
+    if not auth.has_any_user(session=session):
+        return auth.create_first_admin(session=session, username=username, password=PASSWORD)
+    return auth.create_user(session=session, actor=auth.OPERATOR, username=username, password=PASSWORD,
+                            roles=["admin"])
+
+
+def make_user(session: Session, username: str = "bea", roles: tuple[str, ...] = ("builder",)) -> UserPublic:
+    if not auth.has_any_user(session=session):
+        make_admin(session)
+    return auth.create_user(session=session, actor=auth.OPERATOR, username=username, password=PASSWORD,
+                            roles=list(roles))
+
+
+def make_project(session: Session, owner: UserPublic, name: str = "Labour force") -> ProjectPublic:
+    return projects.create_project(session=session, actor=owner, name=name, description="Employment status")
