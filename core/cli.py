@@ -126,7 +126,8 @@ def user_add(env: Env, name: str, roles: tuple[str, ...], display_name: str, ema
         if not auth.has_any_user(session=session) and Role.admin in roles:
             created = auth.create_first_admin(session=session, username=name, password=password,
                                               display_name=display_name)
-            created = auth.set_roles(session=session, actor=created, user_id=created.id, roles=roles)
+            if set(roles) != {Role.admin}:
+                created = auth.set_roles(session=session, actor=created, user_id=created.id, roles=roles)
         else:
             created = auth.create_user(session=session, actor=auth.OPERATOR, username=name, password=password,
                                        roles=roles, display_name=display_name, email=email)

@@ -1,0 +1,122 @@
+"""AppTest helpers: the real entry script on a fresh SQLite store, and a real login session."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import streamlit as st
+from sqlmodel import Session
+from streamlit.errors import UnserializableSessionStateError
+from streamlit.runtime import context as streamlit_context
+from streamlit.runtime.state.common import TESTING_KEY
+from streamlit.runtime.state.session_state import SessionState
+from streamlit.testing.v1 import AppTest
+
+from app import state
+from core import auth
+from core.config import get_settings
+from core.db import create_store_engine, session_scope
+from core.models import UserPublic
+
+MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+
+
+def _check_serializable_except_testing_key(self) -> None:
+    # The app turns on runner.enforceSerializableSessionState. AppTest itself keeps each widget's
+    # format_func (lambdas in our pages) under TESTING_KEY, which no real session has; check every other key.
+    for key in self:
+        if key == TESTING_KEY:
+            continue
+        try:
+            pickle.dumps(self[key])
+        except Exception as error:
+            raise UnserializableSessionStateError(f"Cannot serialize st.session_state[{key!r}]") from error
+
+
+@pytest.fixture(autouse=True)
+def _serializable_session_state(monkeypatch):
+    monkeypatch.setattr(SessionState, "_check_serializable", _check_serializable_except_testing_key)
+
+
+@pytest.fixture(autouse=True)
+def browser_cookies(monkeypatch) -> dict[str, str]:
+    """The cookies the simulated browser sends (none unless a test adds some).
+
+    AppTest's runtime is a MagicMock, so without this ``st.context.cookies.get(...)`` returns a mock.
+    """
+    cookies: dict[str, str] = {}
+    client = SimpleNamespace(cookies=cookies, headers=[], remote_ip="127.0.0.1")
+    monkeypatch.setattr(streamlit_context, "_get_client_context", lambda: client)
+    return cookies
+
+
+@pytest.fixture(autouse=True)
+def _fresh_streamlit_caches(sqlite_settings):
+    """Every page test starts on its own store, with no engine or job runner cached for an older one."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()  # disposes engines and shuts job runners down (their on_release)
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def engine(sqlite_settings):
+    engine = create_store_engine(sqlite_settings.resolved_database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db(engine):
+    """``with db() as session:`` — a fresh session per use, so each read sees what the app committed."""
+
+    @contextmanager
+    def open_session() -> Iterator[Session]:
+        with session_scope(engine) as session:
+            yield session
+
+    return open_session
+
+
+@pytest.fixture
+def app_test():
+    """A factory for an AppTest of the real entry script (router, sidebar and all)."""
+
+    def make() -> AppTest:
+        return AppTest.from_file(str(MAIN), default_timeout=30)
+
+    return make
+
+
+def logged_in(at: AppTest, user: UserPublic) -> AppTest:
+    """Log ``user`` in through a real server-side login session, as the login page would."""
+    engine = create_store_engine(get_settings().resolved_database_url)
+    try:
+        with session_scope(engine) as session:
+            login_id, _ticket = auth.start_login(session=session, user=user)
+    finally:
+        engine.dispose()
+    at.session_state[state.LOGIN_ID] = login_id
+    return at
+
+
+def texts(elements) -> list[str]:
+    """The text of every element in an AppTest element list (messages, markdown, captions)."""
+    return [element.value for element in elements]
+
+
+def button(at: AppTest, label: str):
+    """The one button (form submit buttons included) showing ``label``."""
+    found = [b for b in at.button if b.label == label]
+    assert len(found) == 1, f"expected one {label!r} button, found {[b.label for b in at.button]}"
+    return found[0]
+
+
+def page_title(at: AppTest) -> str:
+    return at.title[0].value if len(at.title) else ""
