@@ -46,19 +46,38 @@ def current_user() -> UserPublic | None:
             state.put(state.ENDED_LOGIN_REASON, reason)
             return None
         found = auth.resolve_token(session=session, settings=settings, token=st.context.cookies.get(COOKIE_NAME))
-    if found is None:
-        return None
-    state.put(state.LOGIN_ID, found[0])
+        if found is None:
+            return None
+        state.put(state.LOGIN_ID, found[0])
+        state.put(state.PROJECT_ID, auth.remembered_project(session=session, login_id=found[0]))
     return found[1]
 
 
+def open_project(project_id: int | None) -> None:
+    """Make a project the open one, for this tab and for the rest of the login."""
+    state.put(state.PROJECT_ID, project_id)
+    login_id = state.get(state.LOGIN_ID)
+    if login_id is not None:
+        with resources.db_session() as session:
+            auth.remember_project(session=session, login_id=login_id, project_id=project_id)
+
+
 def log_in(user: UserPublic) -> None:
-    """Start the login and send the browser to pick up its cookie."""
+    """Start the login; the next run (``st.rerun()``) sends the browser to pick up its cookie."""
     with resources.db_session() as session:
         login_id, ticket = auth.start_login(session=session, user=user)
     state.clear_all()  # a fresh session state for the new user
     state.put(state.LOGIN_ID, login_id)
-    redirect_browser(f"{CLAIM_PATH}?ticket={quote(ticket)}")
+    # Not sent from this run: the pages follow log_in with st.rerun(), and a rerun drops the messages not
+    # yet sent to the browser, so the redirect would often be lost and the login never get its cookie.
+    state.put(state.PENDING_REDIRECT, f"{CLAIM_PATH}?ticket={quote(ticket)}")
+
+
+def send_pending_redirect() -> None:
+    """Send the browser where the previous run asked (after a login, to pick up its cookie)."""
+    url = state.pop(state.PENDING_REDIRECT)
+    if url:
+        redirect_browser(url)
 
 
 def log_out() -> None:

@@ -7,6 +7,7 @@ from core import auth as core_auth
 from core import projects
 
 st.set_page_config(page_title="Steward", page_icon=":material/verified:", layout="wide")
+auth.send_pending_redirect()
 
 with resources.db_session() as session:
     needs_setup = not core_auth.has_any_user(session=session)

@@ -33,6 +33,9 @@ LOGIN = PageSpec("login.py", "Log in", ":material/login:", "Start")
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("home.py", "Projects", ":material/home:", "Work"),
+    PageSpec("data.py", "Data", ":material/upload_file:", "Work"),
+    PageSpec("datasets.py", "Versions and profiles", ":material/dataset:", "Work"),
+    PageSpec("contract.py", "Data contract", ":material/rule:", "Work"),
     PageSpec("admin.py", "Users", ":material/group:", "Administration", (Role.admin,)),
     PageSpec("audit.py", "Audit trail", ":material/fact_check:", "Administration", (Role.admin,)),
     PageSpec("jobs.py", "Jobs", ":material/pending_actions:", "Administration", (Role.admin,)),
@@ -46,3 +49,9 @@ def pages_for(user: UserPublic) -> dict[str, list[st.Page]]:
     for index, spec in enumerate(allowed):
         sections.setdefault(spec.section, []).append(spec.page(default=index == 0))
     return sections
+
+
+def page_for(file: str) -> st.Page:
+    """The st.Page of a registered page, for st.page_link and st.switch_page."""
+    spec = next(spec for spec in PAGES if spec.file == file)
+    return spec.page()

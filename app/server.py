@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import auth, jobs
+from core import auth, jobs, maintenance
 from core.config import get_settings
 from core.db import create_store_engine, migrate, session_scope
 
@@ -67,7 +67,7 @@ async def end_login(request: Request) -> RedirectResponse:
     token = request.cookies.get(COOKIE_NAME)
     if token:
         await run_in_threadpool(_end, token)
-    response = RedirectResponse("/", status_code=303)
+    response = RedirectResponse("/?logged_out=1", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
     return response
 
@@ -83,6 +83,7 @@ def _start_up() -> None:
                                                 stale_after=timedelta(seconds=settings.job_stale_seconds))
         if failed:
             log.warning("Marked %d job(s) failed whose worker had stopped.", failed)
+        maintenance.remove_leftovers(settings)
     finally:
         engine.dispose()
 

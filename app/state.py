@@ -5,6 +5,10 @@ import streamlit as st
 LOGIN_ID = "login_id"
 PROJECT_ID = "project_id"
 ENDED_LOGIN_REASON = "ended_login_reason"
+PENDING_REDIRECT = "pending_redirect"  # a browser redirect the next run sends (see auth.log_in)
+DATA_JOB_ID = "data_job_id"
+DATASET_ID = "dataset_id"
+NOTICE = "notice"  # a success message to show once, after the rerun that re-reads what changed
 
 
 def get(key: str, default=None):
@@ -13,6 +17,10 @@ def get(key: str, default=None):
 
 def put(key: str, value) -> None:
     st.session_state[key] = value
+
+
+def pop(key: str, default=None):
+    return st.session_state.pop(key, default)
 
 
 def clear_all() -> None:

@@ -4,9 +4,9 @@ import re
 
 import streamlit as st
 
-from app import resources
-from core import jobs
-from core.models import JobPublic, UserPublic
+from app import navigation, resources, state
+from core import charts, jobs, projects
+from core.models import DatasetVersionPublic, JobPublic, ProjectPublic, UserPublic
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
 
@@ -38,8 +38,106 @@ def follow_job(job_id: int, user: UserPublic, *, key: str) -> JobPublic:
             if st.button("Cancel", key=f"{key}_cancel_{job_id}", disabled=current.cancel_requested):
                 with resources.db_session() as session:
                     jobs.request_cancel(session=session, actor=user, job_id=job_id)
+                st.rerun()  # show the cancel at once, not at the next poll
         if started_running and current.finished:
             st.rerun(scope="app")  # stop polling and let the page show the result
 
     _panel()
     return job
+
+
+def require_project() -> ProjectPublic:
+    """Page guard: the open project, or a pointer to the Projects page and stop."""
+    project_id = state.get(state.PROJECT_ID)
+    if project_id is None:
+        st.info("Open a project first: data, models and reviews always belong to a project.")
+        st.page_link(navigation.page_for("home.py"), label="Go to Projects", icon=":material/home:")
+        st.stop()
+    with resources.db_session() as session:
+        project = projects.get_project(session=session, project_id=project_id)
+    if project.status != "active":
+        st.info(f"The project {md(project.name)} has been archived. Open another project.")
+        st.page_link(navigation.page_for("home.py"), label="Go to Projects", icon=":material/home:")
+        st.stop()
+    return project
+
+
+def dataset_version_summary(version: DatasetVersionPublic) -> None:
+    """A version's fingerprint, metadata and dataset-level warnings."""
+    cols = st.columns(4)
+    cols[0].metric("Rows", f"{version.rows:,}")
+    cols[1].metric("Columns", version.columns)
+    cols[2].metric("Duplicate rows", f"{version.profile.get('duplicate_rows', 0):,}")
+    cols[3].metric("Sensitive columns", len(version.sensitive_columns))
+    st.caption(f"SHA-256 {version.sha256} · from {md(version.source_filename)} · saved by "
+               f"{md(version.created_by_name)} on {version.created_at:%Y-%m-%d %H:%M} UTC")
+    meta = version.meta
+    st.text(f"Source: {meta.get('source') or '—'}\nLegal basis: {meta.get('legal_basis') or '—'}\n"
+            f"Owner: {meta.get('owner') or '—'}\nSensitive: {', '.join(version.sensitive_columns) or '—'}")
+    for warning in version.profile.get("warnings", []):
+        st.warning(md(warning["message"]), icon=":material/warning:")
+    st.dataframe(
+        [{"Column": name, "Type": p.get("type"), "Missing": f"{p.get('missing_share', 0):.1%}",
+          "Distinct": p.get("distinct"), "Sensitive": "yes" if name in version.sensitive_columns else ""}
+         for name, p in version.profile.get("columns_profile", {}).items()],
+        hide_index=True)
+
+
+def comparison_summary(comparison: dict) -> None:
+    """What changed between two versions: rows, columns and each column's distribution shift."""
+    rows, columns = comparison["rows"], comparison["columns"]
+    st.write(f"Rows: {rows['old']:,} → {rows['new']:,}.")
+    for label, names in (("Columns added", columns["added"]), ("Columns removed", columns["removed"])):
+        if names:
+            st.write(f"{label}: {md(', '.join(names))}")
+    for change in columns["retyped"]:
+        st.write(f"Column {md(change['column'])} changed type: {change['old_type']} → {change['new_type']}")
+    keyed = comparison.get("keyed_rows")
+    if keyed:
+        st.write(f"Matched by {md(comparison['key'])}: {keyed['added']:,} rows added, {keyed['removed']:,} removed.")
+    scored = [entry for entry in comparison["drift"] if entry.get("score") is not None]
+    if scored:
+        st.altair_chart(charts.drift_chart(scored), width="stretch")
+    st.dataframe([{"Column": e["column"], "Method": e["method"], "Score": e.get("score"),
+                   "Shifted": "yes" if e.get("drifted") else "no",
+                   "Missing before": f"{e['missing_share_old']:.1%}", "Missing now": f"{e['missing_share_new']:.1%}"}
+                  for e in comparison["drift"]], hide_index=True)
+
+
+def contract_editor(content: dict, *, key: str, disabled: bool) -> dict:
+    """Edit a contract's rules in a table; returns the contract as edited (its reference data unchanged)."""
+    rules = content["columns"]
+    edited = st.data_editor(
+        [{"column": name, "type": rule["type"], "required": rule["required"],
+          "allowed_categories": rule.get("allowed_categories") or [], "min": rule.get("min"),
+          "max": rule.get("max"), "max_missing_share": rule["max_missing_share"]} for name, rule in rules.items()],
+        column_config={
+            "column": st.column_config.TextColumn("Column", disabled=True),
+            "type": st.column_config.TextColumn("Type", disabled=True),
+            "required": st.column_config.CheckboxColumn("Required"),
+            "allowed_categories": st.column_config.MultiselectColumn("Allowed categories", accept_new_options=True),
+            "min": st.column_config.NumberColumn("Minimum"),
+            "max": st.column_config.NumberColumn("Maximum"),
+            "max_missing_share": st.column_config.NumberColumn("Max. missing share", min_value=0.0, max_value=1.0),
+        },
+        hide_index=True, disabled=disabled, key=key)
+    columns = {}
+    for row in edited:
+        categories = list(row["allowed_categories"] or [])
+        columns[row["column"]] = {**{k: row[k] for k in ("type", "required", "min", "max", "max_missing_share")},
+                                  "allowed_categories": categories or rules[row["column"]].get("allowed_categories")}
+    return {"columns": columns, "reference": content.get("reference", {})}
+
+
+def validation_report(report: dict) -> None:
+    """A file checked against a contract: the verdict, every problem, every warning."""
+    name = md(report["filename"])
+    if report["ok"]:
+        st.success(f"{name} meets contract {report['contract_number']} ({report['rows']:,} rows).")
+    else:
+        st.error(f"{name} does not meet contract {report['contract_number']}: "
+                 f"{len(report['failures'])} problem(s) to fix.")
+    for item in report["failures"]:
+        st.markdown(f"- :material/error: **Problem:** {md(item['message'])}")
+    for item in report["warnings"]:
+        st.markdown(f"- :material/warning: **Warning:** {md(item['message'])}")

@@ -419,3 +419,17 @@ def login_end_reason(*, session: Session, login_id: int) -> str | None:
     """Why a login session ended ("logout", "idle timeout", ...), or None if it is live or unknown."""
     login = session.get(LoginSession, login_id)
     return login.ended_reason if login is not None else None
+
+
+def remember_project(*, session: Session, login_id: int, project_id: int | None) -> None:
+    """Keep the project a user opened with their login, so a refresh or a new tab opens it again."""
+    login = session.get(LoginSession, login_id)
+    if login is not None:
+        login.project_id = project_id
+        session.add(login)
+        session.commit()
+
+
+def remembered_project(*, session: Session, login_id: int) -> int | None:
+    login = session.get(LoginSession, login_id)
+    return login.project_id if login is not None else None

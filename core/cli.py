@@ -12,12 +12,14 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
 
-from core import audit, auth, jobs, projects
+from core import audit, auth, datasets, jobs, projects
 from core.config import Settings, get_settings
+from core.data.reading import ReadOptions
 from core.db import create_store_engine, migrate, session_scope
 from core.errors import DomainError
 from core.models import Role, UserPublic
@@ -181,6 +183,110 @@ def project_list(env: Env, include_archived: bool) -> None:
         found = projects.list_projects(session=session, include_archived=include_archived)
     lines = [f"{p.id:>4}  {p.name:<30} {p.owner_name:<16} {p.status}" for p in found]
     env.emit([p.model_dump() for p in found], "\n".join(lines) or "No projects yet.")
+
+
+# ── data ────────────────────────────────────────────────────────────────────────────────────────────
+
+
+@cli.group()
+def data() -> None:
+    """Add, list and validate datasets."""
+
+
+def _version_summary(version) -> dict:
+    return {"dataset": version.dataset_name, "version": version.number, "id": version.id,
+            "sha256": version.sha256, "rows": version.rows, "columns": version.columns}
+
+
+@data.command("add")
+@click.argument("project_name")
+@click.argument("dataset_name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--user", "username", required=True)
+@click.option("--sensitive", multiple=True, help="A sensitive column (repeat for several).")
+@click.option("--source", default="", help="Where the data comes from.")
+@click.option("--legal-basis", default="", help="The legal basis for using it.")
+@click.option("--owner", default="", help="Who owns the data.")
+@click.option("--sheet", default=None, help="Excel sheet to read.")
+@pass_env
+@command
+def data_add(env: Env, project_name: str, dataset_name: str, file: Path, username: str, sensitive: tuple[str, ...],
+             source: str, legal_basis: str, owner: str, sheet: str | None) -> None:
+    """Add FILE as the next version of DATASET in PROJECT (column types are inferred)."""
+    with env.session() as session:
+        actor = env.actor(session, username)
+        target = projects.get_project_by_name(session=session, name=project_name)
+        version, duplicate = datasets.ingest_file(
+            session=session, settings=env.settings, actor=actor, project_id=target.id, dataset_name=dataset_name,
+            path=file, filename=file.name, options=ReadOptions(sheet=sheet),
+            metadata=datasets.VersionMetadata(source=source, legal_basis=legal_basis, owner=owner,
+                                              sensitive_columns=list(sensitive)))
+    summary = {**_version_summary(version), "duplicate": duplicate}
+    text = (f"{file.name} is already version {version.number} of {version.dataset_name}; nothing stored."
+            if duplicate else f"Stored version {version.number} of {version.dataset_name} (id {version.id}): "
+            f"{version.rows} rows, {version.columns} columns, sha256 {version.sha256}")
+    env.emit(summary, text)
+
+
+@data.command("list")
+@click.argument("project_name")
+@pass_env
+@command
+def data_list(env: Env, project_name: str) -> None:
+    """List the datasets of PROJECT with their versions."""
+    with env.session() as session:
+        target = projects.get_project_by_name(session=session, name=project_name)
+        found = [(d, datasets.list_versions(session=session, dataset_id=d.id))
+                 for d in datasets.list_datasets(session=session, project_id=target.id)]
+    rows = [_version_summary(v) | {"created_at": v.created_at, "by": v.created_by_name} for _, vs in found for v in vs]
+    lines = [f"{r['dataset']:<24} v{r['version']:<3} {r['rows']:>9} rows  {r['columns']:>4} cols  {r['sha256'][:12]}"
+             for r in rows]
+    env.emit(rows, "\n".join(lines) or "No datasets yet.")
+
+
+@data.command("contract")
+@click.argument("project_name")
+@click.argument("dataset_name")
+@click.option("--user", "username", required=True)
+@click.option("--version", "number", type=int, default=None, help="Version to derive from (default: the newest).")
+@pass_env
+@command
+def data_contract(env: Env, project_name: str, dataset_name: str, username: str, number: int | None) -> None:
+    """Derive a new data contract for DATASET from one of its versions."""
+    with env.session() as session:
+        actor = env.actor(session, username)
+        target = projects.get_project_by_name(session=session, name=project_name)
+        dataset = datasets.get_dataset_by_name(session=session, project_id=target.id, name=dataset_name)
+        versions = datasets.list_versions(session=session, dataset_id=dataset.id)
+        chosen = next((v for v in versions if number in (None, v.number)), None)
+        if chosen is None:
+            raise DomainError(f"{dataset.name} has no version {number}.")
+        saved = datasets.save_contract(session=session, settings=env.settings, actor=actor, version_id=chosen.id)
+    env.emit({"dataset": dataset.name, "contract": saved.number, "based_on_version": chosen.number,
+              "columns": list(saved.content["columns"])},
+             f"Saved contract {saved.number} of {dataset.name}, derived from version {chosen.number}.")
+
+
+@data.command("validate")
+@click.argument("project_name")
+@click.argument("dataset_name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_env
+@command
+def data_validate(env: Env, project_name: str, dataset_name: str, file: Path) -> None:
+    """Check FILE against the newest data contract of DATASET; exit code 1 when it fails."""
+    with env.session() as session:
+        target = projects.get_project_by_name(session=session, name=project_name)
+        dataset = datasets.get_dataset_by_name(session=session, project_id=target.id, name=dataset_name)
+        report = datasets.validate_upload(session=session, settings=env.settings, dataset_id=dataset.id,
+                                          filename=file.name, data=file.read_bytes())
+    lines = [f"{file.name}: {'passes' if report['ok'] else 'FAILS'} contract {report['contract_number']} "
+             f"({len(report['failures'])} problems, {len(report['warnings'])} warnings)"]
+    lines += [f"  problem: {item['message']}" for item in report["failures"]]
+    lines += [f"  warning: {item['message']}" for item in report["warnings"]]
+    env.emit(report, "\n".join(lines))
+    if not report["ok"]:
+        sys.exit(1)
 
 
 # ── audit and jobs ──────────────────────────────────────────────────────────────────────────────────

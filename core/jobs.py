@@ -40,6 +40,7 @@ HEARTBEAT_SECONDS = 5.0
 # kind → "module:function". The worker imports the function by name, so it must be importable.
 JOB_KINDS: dict[str, str] = {
     "artifacts.verify": "core.maintenance:verify_artifacts_job",
+    "data.ingest": "core.datasets:ingest_job",
 }
 
 

@@ -22,3 +22,14 @@ def verify_artifacts_job(ctx: JobContext) -> dict[str, Any]:
             damaged.append(sha256)
         ctx.progress(index / len(hashes), f"Checked {index} of {len(hashes)} files")
     return {"checked": len(hashes), "damaged": damaged}
+
+
+def remove_leftovers(settings) -> int:
+    """At start-up, after orphaned jobs are failed: delete staged uploads and half-written artifacts."""
+    removed = ArtifactStore(settings.artifacts_path).remove_leftovers()
+    staging = settings.home / "staging"
+    if staging.exists():
+        for path in staging.iterdir():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -79,6 +79,7 @@ class LoginSession(SQLModel, table=True):
     last_seen_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
     ended_reason: str | None = Field(default=None, max_length=40)
+    project_id: int | None = Field(default=None, foreign_key="project.id")  # the project open in this login
     # One-time ticket the browser exchanges for the cookie right after login.
     ticket_hash: str | None = Field(default=None, unique=True, max_length=64)
     ticket_expires_at: datetime | None = None
@@ -214,3 +215,102 @@ class JobPublic(SQLModel):
         return JobStatus(self.status).finished
 
 
+
+
+# ── data ────────────────────────────────────────────────────────────────────────────────────────────
+
+
+class Dataset(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    name: str = Field(max_length=120)
+    created_by_id: int = Field(foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DatasetVersion(SQLModel, table=True):
+    """An immutable upload: the canonical data as Parquet in the artifact store, its hash, schema and profile."""
+
+    __table_args__ = (UniqueConstraint("dataset_id", "number"), UniqueConstraint("dataset_id", "sha256"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", index=True)
+    number: int
+    sha256: str = Field(max_length=64, index=True)
+    parquet_sha256: str = Field(max_length=64)
+    parquet_bytes: int
+    rows: int
+    columns: int
+    schema_: list[dict[str, Any]] = Field(sa_column=Column("schema", JSON, nullable=False))
+    sensitive_columns: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
+    profile: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    source_filename: str = Field(max_length=255)
+    source_format: str = Field(max_length=20)
+    source_sha256: str = Field(max_length=64)
+    read_notes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    parent_id: int | None = Field(default=None, foreign_key="datasetversion.id")
+    created_by_id: int = Field(foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DataContract(SQLModel, table=True):
+    """Expected schema and value rules for later batches; every save is a new number."""
+
+    __table_args__ = (UniqueConstraint("dataset_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", index=True)
+    number: int
+    content: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    based_on_version_id: int = Field(foreign_key="datasetversion.id")
+    created_by_id: int = Field(foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DatasetPublic(SQLModel):
+    id: int
+    project_id: int
+    name: str
+    created_at: datetime
+    versions: int
+    latest_version_id: int | None
+    latest_number: int | None
+
+
+class DatasetVersionPublic(SQLModel):
+    id: int
+    dataset_id: int
+    dataset_name: str
+    number: int
+    sha256: str
+    parquet_sha256: str
+    rows: int
+    columns: int
+    schema_: list[dict[str, Any]]
+    sensitive_columns: list[str]
+    meta: dict[str, Any]
+    profile: dict[str, Any]
+    source_filename: str
+    source_format: str
+    read_notes: list[str]
+    parent_id: int | None
+    created_by_id: int
+    created_by_name: str
+    created_at: datetime
+
+    @property
+    def types(self) -> dict[str, str]:
+        return {column["name"]: column["type"] for column in self.schema_}
+
+
+class DataContractPublic(SQLModel):
+    id: int
+    dataset_id: int
+    number: int
+    content: dict[str, Any]
+    based_on_version_id: int
+    created_by_name: str
+    created_at: datetime

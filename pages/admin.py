@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import auth, resources
+from app import auth, resources, state, widgets
 from core import auth as core_auth
 from core.errors import DomainError
 from core.models import Role
@@ -15,14 +15,22 @@ st.write("Add colleagues, give them roles, reset passwords. Accounts are deactiv
 ROLES = [role.value for role in Role]
 
 
-def attempt(action, success: str) -> None:
+def attempt(action, success: str, reset: tuple[str, ...] = ()) -> None:
     try:
         with resources.db_session() as session:
             action(session)
     except DomainError as error:
-        st.error(str(error))
+        st.error(widgets.md(error))
     else:
-        st.success(success)
+        # Rerun so the table and the user list above show the change; the message survives the rerun.
+        state.put(state.NOTICE, success)
+        for key in reset:  # empty the form only once it worked; a refusal keeps what was typed
+            st.session_state.pop(key, None)
+        st.rerun()
+
+
+if notice := state.pop(state.NOTICE):
+    st.success(notice)
 
 
 with resources.db_session() as session:
@@ -30,12 +38,13 @@ with resources.db_session() as session:
 st.dataframe(
     [{"User name": u.username, "Name": u.display_name, "Roles": ", ".join(u.roles),
       "State": "active" if u.is_active else "deactivated",
-      "Locked until": u.locked_until.strftime("%H:%M") if u.locked_until else ""} for u in users],
+      "Locked until (UTC)": u.locked_until.strftime("%Y-%m-%d %H:%M") if u.locked_until else ""} for u in users],
     hide_index=True, width="stretch",
 )
 
 add_tab, manage_tab = st.tabs(["Add a user", "Change a user"])
-with add_tab, st.form("admin_add", clear_on_submit=True):
+ADD_KEYS = ("admin_new_username", "admin_new_display_name", "admin_new_email", "admin_new_roles", "admin_new_pw")
+with add_tab, st.form("admin_add"):
     username = st.text_input("User name", key="admin_new_username")
     display_name = st.text_input("Full name", key="admin_new_display_name")
     email = st.text_input("E-mail (for notifications)", key="admin_new_email")
@@ -44,10 +53,13 @@ with add_tab, st.form("admin_add", clear_on_submit=True):
     if st.form_submit_button("Add user", type="primary"):
         attempt(lambda s: core_auth.create_user(session=s, actor=user, username=username, password=password,
                                                 roles=roles, display_name=display_name, email=email),
-                f"Added {username.strip()}. Tell them their first password in person.")
+                f"Added {widgets.md(username.strip())}. Tell them their first password in person.", reset=ADD_KEYS)
 
 with manage_tab:
-    chosen = st.selectbox("User", users, format_func=lambda u: u.username, key="admin_manage_user")
+    # Choose by id: a user's row changes when they are edited, and the choice must stay on them.
+    by_id = {u.id: u for u in users}
+    chosen = by_id.get(st.selectbox("User", list(by_id), format_func=lambda i: by_id[i].username,
+                                    key="admin_manage_user"))
     if chosen is not None:
         with st.form("admin_roles"):
             new_roles = st.multiselect("Roles", ROLES, default=chosen.roles, key=f"admin_roles_{chosen.id}")
@@ -63,5 +75,5 @@ with manage_tab:
         label = "Deactivate account" if chosen.is_active else "Reactivate account"
         if st.button(label, key="admin_toggle_active"):
             attempt(lambda s: core_auth.set_active(session=s, actor=user, user_id=chosen.id,
-                                                   active=not chosen.is_active), "Saved.")
-            st.rerun()
+                                                   active=not chosen.is_active),
+                    f"{widgets.md(chosen.username)} is now {'deactivated' if chosen.is_active else 'active'}.")

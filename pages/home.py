@@ -27,8 +27,8 @@ for project in found:
         if project.description:
             left.text(project.description)
         left.caption(widgets.md(project.status_line))
-        if project.status == "active" and right.button("Open", key=f"home_open_{project.id}"):
-            state.put(state.PROJECT_ID, project.id)
+        if project.status == "active" and project.id != open_id and right.button("Open", key=f"home_open_{project.id}"):
+            auth.open_project(project.id)
             st.rerun()
         if project.owner_id == user.id or user.has_role(Role.admin):
             archived = project.status == "archived"
@@ -38,10 +38,10 @@ for project in found:
                         projects.set_archived(session=session, actor=user, project_id=project.id,
                                               archived=not archived)
                 except DomainError as error:
-                    st.error(str(error))
+                    st.error(widgets.md(error))
                 else:
                     if not archived and open_id == project.id:
-                        state.put(state.PROJECT_ID, None)
+                        auth.open_project(None)
                     st.rerun()
 
 if user.has_role(Role.builder, Role.admin):
@@ -55,7 +55,7 @@ if user.has_role(Role.builder, Role.admin):
                     created = projects.create_project(session=session, actor=user, name=name,
                                                       description=description)
             except DomainError as error:
-                st.error(str(error))
+                st.error(widgets.md(error))
             else:
-                state.put(state.PROJECT_ID, created.id)
+                auth.open_project(created.id)
                 st.rerun()

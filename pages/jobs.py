@@ -19,7 +19,7 @@ if st.button("Check every stored file", key="jobs_verify_artifacts",
             jobs.submit_job(session=session, runner=resources.job_runner(), actor=user, kind="artifacts.verify",
                             title="Check of the artifact store")
     except DomainError as error:
-        st.error(str(error))
+        st.error(widgets.md(error))
 
 with resources.db_session() as session:
     recent = jobs.list_jobs(session=session, limit=50)

@@ -2,12 +2,14 @@
 
 import streamlit as st
 
-from app import auth, resources, state
+from app import auth, resources, state, widgets
 from core import auth as core_auth
 from core.errors import DomainError
 
 st.title("Log in to Steward")
 
+if st.query_params.get("logged_out"):
+    st.success("You have logged out.")
 ended = state.get(state.ENDED_LOGIN_REASON)
 if ended == "idle timeout":
     st.info("Your login ended after a period without activity. Log in again to continue.")
@@ -18,6 +20,7 @@ with st.form("login_form"):
     username = st.text_input("User name", key="login_username")
     password = st.text_input("Password", type="password", key="login_password")
     submitted = st.form_submit_button("Log in", type="primary")
+st.caption("Forgot your password? An administrator can set a new one for you.")
 
 if submitted:
     try:
@@ -26,9 +29,8 @@ if submitted:
                 session=session, settings=resources.settings(), username=username, password=password
             )
     except DomainError as error:
-        st.error(str(error))
+        st.error(widgets.md(error))
         st.stop()
     auth.log_in(user)
     st.rerun()
 
-st.caption("Forgot your password? An administrator can set a new one for you.")

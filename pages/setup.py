@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import auth, resources
+from app import auth, resources, widgets
 from core import auth as core_auth
 from core.errors import DomainError
 
@@ -29,8 +29,8 @@ if submitted:
                 session=session, username=username, password=password, display_name=display_name
             )
     except DomainError as error:
-        st.error(str(error))
+        st.error(widgets.md(error))
         st.stop()
     auth.log_in(admin)
-    st.success(f"Administrator created. Welcome, {admin.username}.")
+    st.success(f"Administrator created. Welcome, {widgets.md(admin.username)}.")
     st.rerun()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import streamlit as st
+from argon2 import PasswordHasher
 from sqlmodel import Session
 from streamlit.errors import UnserializableSessionStateError
 from streamlit.runtime import context as streamlit_context
@@ -17,7 +20,8 @@ from streamlit.runtime.state.common import TESTING_KEY
 from streamlit.runtime.state.session_state import SessionState
 from streamlit.testing.v1 import AppTest
 
-from app import state
+from app import auth as app_auth
+from app import server, state
 from core import auth
 from core.config import get_settings
 from core.db import create_store_engine, session_scope
@@ -44,6 +48,15 @@ def _serializable_session_state(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _quick_password_hashing(monkeypatch):
+    """Page tests check what pages do with passwords, not argon2's cost: hash with the cheapest settings."""
+    quick = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    dummy = quick.hash("not anybody's password")
+    monkeypatch.setattr(auth, "_hasher", lambda: quick)
+    monkeypatch.setattr(auth, "_dummy_hash", lambda: dummy)
+
+
+@pytest.fixture(autouse=True)
 def browser_cookies(monkeypatch) -> dict[str, str]:
     """The cookies the simulated browser sends (none unless a test adds some).
 
@@ -53,6 +66,36 @@ def browser_cookies(monkeypatch) -> dict[str, str]:
     client = SimpleNamespace(cookies=cookies, headers=[], remote_ip="127.0.0.1")
     monkeypatch.setattr(streamlit_context, "_get_client_context", lambda: client)
     return cookies
+
+
+@pytest.fixture(autouse=True)
+def redirects(monkeypatch) -> list[str]:
+    """Every address the app sent the browser to (login cookie claim, log-out), still sent for real."""
+    sent: list[str] = []
+    original = app_auth.redirect_browser
+
+    def record(url: str) -> None:
+        sent.append(url)
+        original(url)
+
+    monkeypatch.setattr(app_auth, "redirect_browser", record)
+    return sent
+
+
+@pytest.fixture
+def follow_login(app_test, redirects, browser_cookies):
+    """Do what the browser does after a login: trade the ticket for the cookie and load the app again."""
+
+    def follow() -> AppTest:
+        claims = [url for url in redirects if url.startswith(app_auth.CLAIM_PATH)]
+        assert claims, "the app did not send the browser to pick up a login cookie"
+        ticket = parse_qs(urlsplit(claims[-1]).query)["ticket"][0]
+        token = server._claim(ticket)  # what the /steward/session/claim route runs
+        assert token, "the login ticket was refused"
+        browser_cookies[app_auth.COOKIE_NAME] = token
+        return app_test().run()  # a full page load: a new Streamlit session
+
+    return follow
 
 
 @pytest.fixture(autouse=True)
@@ -107,8 +150,13 @@ def logged_in(at: AppTest, user: UserPublic) -> AppTest:
 
 
 def texts(elements) -> list[str]:
-    """The text of every element in an AppTest element list (messages, markdown, captions)."""
+    """The Markdown source of every element in an AppTest element list (messages, markdown, captions)."""
     return [element.value for element in elements]
+
+
+def plain(elements) -> list[str]:
+    """What a person reads: the Markdown source with its backslash escapes removed."""
+    return [re.sub(r"\\(.)", r"\1", element.value) for element in elements]
 
 
 def button(at: AppTest, label: str):

@@ -4,7 +4,7 @@ from sqlmodel import select
 
 from core import auth
 from core.models import Project
-from tests.app.conftest import button, logged_in, page_title, texts
+from tests.app.conftest import button, logged_in, page_title, plain, texts
 from tests.factories import make_admin, make_project, make_user
 
 NASTY = "<b>x</b> [link](http://evil) '; drop table user;--"
@@ -106,7 +106,7 @@ def test_duplicate_project_name_is_refused_whatever_its_case(app_test, db):
     at = create(at, "LABOUR FORCE")
 
     assert not at.exception
-    assert texts(at.error) == [
+    assert plain(at.error) == [
         "A project called 'Labour force' already exists. Open it or choose another name."
     ]
     with db() as session:
@@ -122,7 +122,7 @@ def test_empty_project_name_is_refused(app_test, db):
     at = create(at, "   ")
 
     assert not at.exception
-    assert texts(at.error) == ["The project name is empty. Type a project name."]
+    assert plain(at.error) == ["The project name is empty. Type a project name."]
     with db() as session:
         assert session.exec(select(Project)).all() == []
 

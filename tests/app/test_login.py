@@ -2,11 +2,12 @@
 
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
 
 from core import auth
 from core.models import AuditEvent, LoginSession, LoginThrottle, utcnow
-from tests.app.conftest import button, logged_in, page_title, texts
+from tests.app.conftest import button, logged_in, page_title, plain, texts
 from tests.factories import PASSWORD, make_admin, make_user
 
 REFUSED = [auth.LOGIN_REFUSED]
@@ -26,21 +27,20 @@ def test_not_logged_in_sees_only_the_login_page(app_test, db):
     assert not at.exception
     assert page_title(at) == "Log in to Steward"
     assert not at.sidebar.button  # no navigation, no log-out button
-    try:
+    with pytest.raises(ValueError):  # not registered for this session, so not reachable by URL
         at.switch_page("../pages/home.py")
-    except ValueError:
-        pass
-    else:
-        raise AssertionError("home is reachable without logging in")
 
 
-def test_correct_password_logs_in_and_opens_projects(app_test, db):
+def test_correct_password_logs_in_and_opens_projects(app_test, db, follow_login):
     with db() as session:
         user = make_user(session, "bea", roles=("builder",))
     at = log_in(app_test().run(), "bea", PASSWORD)
-
     assert not at.exception
     assert not at.error
+
+    at = follow_login()
+
+    assert not at.exception
     assert page_title(at) == "Projects"
     assert "**bea**" in texts(at.sidebar.markdown)
     with db() as session:
@@ -49,13 +49,17 @@ def test_correct_password_logs_in_and_opens_projects(app_test, db):
     assert at.session_state["login_id"] == login.id
 
 
-def test_user_name_is_matched_without_regard_to_case(app_test, db):
+def test_user_name_is_matched_without_regard_to_case(app_test, db, follow_login):
     with db() as session:
         make_user(session, "bea")
     at = log_in(app_test().run(), "  BEA ", PASSWORD)
+    assert not at.error
+
+    at = follow_login()
 
     assert not at.exception
     assert page_title(at) == "Projects"
+    assert "**bea**" in texts(at.sidebar.markdown)
 
 
 def test_wrong_password_and_unknown_user_get_the_same_message(app_test, db):
@@ -66,7 +70,7 @@ def test_wrong_password_and_unknown_user_get_the_same_message(app_test, db):
 
     for at in (wrong_password, unknown_user):
         assert not at.exception
-        assert texts(at.error) == REFUSED
+        assert plain(at.error) == REFUSED
         assert page_title(at) == "Log in to Steward"
     with db() as session:
         failed = select(AuditEvent.actor_name).where(AuditEvent.action == "login.failed")
@@ -80,18 +84,18 @@ def test_five_failures_lock_the_account_and_a_correct_password_is_then_refused(a
     with db() as session:
         make_user(session, "bea")
     at = app_test().run()
-    for _ in range(5):
+    for attempt in range(1, 6):
         at = log_in(at, "bea", "not the password at all")
         assert not at.exception
-        assert texts(at.error) == REFUSED
-    with db() as session:
-        throttle = session.get(LoginThrottle, "bea")
-        assert throttle.locked_until is not None
+        assert plain(at.error) == REFUSED  # the fifth refusal reads like the first
+        with db() as session:
+            throttle = session.get(LoginThrottle, "bea")
+            assert (throttle.locked_until is not None) == (attempt == 5)
 
     at = log_in(at, "bea", PASSWORD)
 
     assert not at.exception
-    assert texts(at.error) == REFUSED  # the same words: a locked account is not revealed
+    assert plain(at.error) == REFUSED  # the same words: a locked account is not revealed
     assert page_title(at) == "Log in to Steward"
     with db() as session:
         assert session.exec(select(LoginSession)).all() == []
@@ -105,7 +109,7 @@ def test_deactivated_account_is_refused_with_the_same_message(app_test, db):
     at = log_in(app_test().run(), "bea", PASSWORD)
 
     assert not at.exception
-    assert texts(at.error) == REFUSED
+    assert plain(at.error) == REFUSED
 
 
 def test_idle_login_ends_and_the_login_page_says_so(app_test, db, sqlite_settings):
@@ -145,7 +149,7 @@ def test_login_ended_by_a_password_reset_says_why(app_test, db):
     assert texts(at.info) == ["Your login has ended (password reset). Log in again to continue."]
 
 
-def test_logging_in_again_after_an_ended_login_clears_the_notice(app_test, db):
+def test_logging_in_again_after_an_ended_login_clears_the_notice(app_test, db, follow_login):
     with db() as session:
         bea = make_user(session, "bea")
     at = logged_in(app_test(), bea).run()
@@ -155,26 +159,34 @@ def test_logging_in_again_after_an_ended_login_clears_the_notice(app_test, db):
     assert texts(at.info) == ["Your login has ended (logout). Log in again to continue."]
 
     at = log_in(at, "bea", PASSWORD)
+    assert not at.exception
+    assert not at.error
+    at = follow_login()
 
     assert not at.exception
     assert page_title(at) == "Projects"
-    assert not at.info or "Your login" not in " ".join(texts(at.info))
+    assert texts(at.info) == ["There are no projects yet. Start one below."]
 
 
-def test_log_out_ends_the_login_in_the_store(app_test, db):
+def test_log_out_ends_the_login_everywhere(app_test, db, redirects, follow_login):
     with db() as session:
-        bea = make_user(session, "bea")
-    at = logged_in(app_test(), bea).run()
+        make_user(session, "bea")
+    assert not log_in(app_test().run(), "bea", PASSWORD).error
+    at = follow_login()
+    other_tab = app_test().run()  # same browser, same cookie
+    assert page_title(other_tab) == "Projects"
     login_id = at.session_state["login_id"]
 
     at = at.sidebar.button(key="sidebar_logout").click().run()
-    assert not at.exception
-    at.run()
 
     assert not at.exception
-    assert page_title(at) == "Log in to Steward"
+    assert redirects[-1] == "/steward/session/end"
     with db() as session:
         assert session.get(LoginSession, login_id).ended_reason == "logout"
+    # Even a tab that still holds the cookie is logged out at its next action.
+    other_tab.run()
+    assert not other_tab.exception
+    assert page_title(other_tab) == "Log in to Steward"
 
 
 def test_a_browser_with_a_valid_login_cookie_is_logged_in(app_test, db, browser_cookies):

@@ -150,6 +150,13 @@ def wait_idle(page: Page, timeout: float = 30_000) -> None:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """Save a full-page screenshot as ``out/screenshots/<name>.png``."""
+    """Save a screenshot of the whole page as ``out/screenshots/<name>.png``."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+    # Streamlit scrolls inside its main area, so full_page=True stops at the window: grow the window instead.
+    size = page.viewport_size
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height)})
+    try:
+        page.screenshot(path=SCREENSHOTS / f"{name}.png")
+    finally:
+        page.set_viewport_size(size)

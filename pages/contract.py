@@ -1,0 +1,67 @@
+"""Data contract: the rules later files must meet, and a check of a file against them."""
+
+import streamlit as st
+
+from app import auth, navigation, resources, widgets
+from core import datasets
+from core.errors import DomainError
+from core.models import Role
+
+user = auth.require_user()
+project = widgets.require_project()
+st.title("Data contract")
+st.write("A data contract says what later files for this dataset must look like: which columns, of which "
+         "type, with which categories and ranges. New batches for scoring and retraining are checked against it.")
+
+with resources.db_session() as session:
+    found = datasets.list_datasets(session=session, project_id=project.id)
+if not found:
+    st.info("This project has no data yet.")
+    st.page_link(navigation.page_for("data.py"), label="Upload data", icon=":material/upload_file:")
+    st.stop()
+
+dataset = st.selectbox("Dataset", found, format_func=lambda d: d.name, key="contract_dataset")
+with resources.db_session() as session:
+    contract = datasets.latest_contract(session=session, dataset_id=dataset.id)
+    versions = datasets.list_versions(session=session, dataset_id=dataset.id)
+
+
+def attempt(**kwargs) -> None:
+    try:
+        with resources.db_session() as session:
+            saved = datasets.save_contract(session=session, settings=resources.settings(), actor=user, **kwargs)
+    except DomainError as error:
+        st.error(widgets.md(error))
+    else:
+        st.success(f"Saved contract {saved.number}.")
+        st.rerun()
+
+
+can_edit = user.has_role(Role.builder, Role.admin)
+if can_edit:
+    base = st.selectbox("Derive from", versions, format_func=lambda v: f"version {v.number}", key="contract_base")
+    if st.button("Derive a contract from this version", key="contract_derive"):
+        attempt(version_id=base.id)
+
+if contract is None:
+    st.info("No contract yet." + (" Derive one from a version above." if can_edit else ""))
+    st.stop()
+
+st.subheader(f"Contract {contract.number}")
+st.caption(f"Saved by {widgets.md(contract.created_by_name)} on {contract.created_at:%Y-%m-%d %H:%M} UTC")
+edited = widgets.contract_editor(contract.content, key="contract_rules", disabled=not can_edit)
+if can_edit and st.button("Save the edited contract", key="contract_save"):
+    attempt(version_id=contract.based_on_version_id, content=edited)
+
+st.subheader("Check a file against the contract")
+upload = st.file_uploader("File to check", type=["csv", "tsv", "txt", "xlsx", "parquet", "pq"],
+                          key="contract_upload", max_upload_size=resources.settings().max_upload_mb)
+if upload is not None:
+    try:
+        with resources.db_session() as session:
+            report = datasets.validate_upload(session=session, settings=resources.settings(), dataset_id=dataset.id,
+                                              filename=upload.name, data=upload.getvalue())
+    except DomainError as error:
+        st.error(widgets.md(error))
+    else:
+        widgets.validation_report(report)

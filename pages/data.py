@@ -1,0 +1,91 @@
+"""Data: upload a file, check its columns, and save it as a new immutable dataset version."""
+
+import pandas as pd
+import streamlit as st
+from core.data.reading import ReadOptions
+
+from app import auth, navigation, resources, state, widgets
+from core import datasets
+from core.data.schema import ColumnType
+from core.errors import DomainError
+from core.models import Role
+
+user = auth.require_user()
+project = widgets.require_project()
+st.title("Data")
+st.write("Upload a table (CSV, Excel or Parquet). Steward stores every upload as an immutable, numbered "
+         "version with a fingerprint (SHA-256) and a profile, so every model can be traced to its data.")
+
+job_id = state.get(state.DATA_JOB_ID)
+if job_id is not None:
+    job = widgets.follow_job(job_id, user, key="data")
+    if job.status == "succeeded":
+        result = job.result
+        number, name = result["number"], job.params["dataset_name"]
+        if result["duplicate"]:
+            st.info(f"This content is already version {number} of {widgets.md(name)}: nothing new was stored.")
+        else:
+            st.success(f"Saved as version {number} of {widgets.md(name)} ({result['rows']:,} rows).")
+        st.page_link(navigation.page_for("datasets.py"), label="See its profile", icon=":material/dataset:")
+
+if not user.has_role(Role.builder, Role.admin):
+    st.info("Uploading data needs the builder role. You can read versions and profiles.")
+    st.stop()
+
+upload = st.file_uploader("Drop a file here", type=["csv", "tsv", "txt", "xlsx", "parquet", "pq"],
+                          key="data_upload", max_upload_size=resources.settings().max_upload_mb)
+if upload is None:
+    st.stop()
+
+with st.expander("Reading options"):
+    encoding = st.selectbox("Text encoding", ["auto", "utf-8", "cp1252", "latin-1", "utf-16"], key="data_encoding")
+    delimiter = st.selectbox("Separator", ["auto", ",", ";", "\t", "|"], key="data_delimiter",
+                             format_func=lambda d: {"\t": "tab"}.get(d, d))
+    sheet = st.text_input("Excel sheet (empty: the first)", key="data_sheet") or None
+options = ReadOptions(encoding=encoding, delimiter=delimiter, sheet=sheet)
+data = upload.getvalue()
+try:
+    preview = datasets.preview_upload(settings=resources.settings(), filename=upload.name, data=data, options=options)
+except DomainError as error:
+    st.error(widgets.md(error))
+    st.stop()
+
+for note in preview.raw.notes:
+    st.caption(widgets.md(note))
+st.dataframe(preview.raw.frame.head(20), hide_index=True)
+
+with resources.db_session() as session:
+    existing = [d.name for d in datasets.list_datasets(session=session, project_id=project.id)]
+
+with st.form("data_save"):
+    st.subheader("Columns")
+    st.caption("Check the type Steward guessed for each column; mark columns that describe people's "
+               "characteristics (sex, age group, region, language…) as sensitive: they are used for fairness checks.")
+    columns = st.data_editor(
+        pd.DataFrame({"column": list(preview.types), "type": list(preview.types.values()), "sensitive": False}),
+        column_config={"column": st.column_config.TextColumn("Column", disabled=True),
+                       "type": st.column_config.SelectboxColumn("Type", options=[t.value for t in ColumnType]),
+                       "sensitive": st.column_config.CheckboxColumn("Sensitive")},
+        hide_index=True, key="data_columns")
+    target = st.selectbox("Save as", ["A new dataset", *existing], key="data_target")
+    name = st.text_input("Name of the new dataset", key="data_name", value=upload.name.rsplit(".", 1)[0])
+    source = st.text_area("Where does the data come from?", key="data_source")
+    legal_basis = st.text_input("Legal basis for using it", key="data_legal_basis")
+    owner = st.text_input("Data owner", key="data_owner")
+    save = st.form_submit_button("Save version", type="primary")
+
+if save:
+    types = dict(zip(columns.column, columns.type, strict=True))
+    try:
+        with resources.db_session() as session:
+            job = datasets.submit_upload(
+                session=session, settings=resources.settings(), runner=resources.job_runner(), actor=user,
+                project_id=project.id, dataset_name=name if target == "A new dataset" else target,
+                filename=upload.name, data=data, options=options, types=types,
+                metadata=datasets.VersionMetadata(source=source, legal_basis=legal_basis, owner=owner,
+                                                  sensitive_columns=list(columns.column[columns.sensitive])))
+    except DomainError as error:
+        st.error(widgets.md(error))
+    else:
+        state.put(state.DATA_JOB_ID, job.id)
+        st.rerun()
