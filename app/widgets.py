@@ -1,5 +1,6 @@
 """Reusable UI pieces: safe text, job progress."""
 
+import math
 import re
 
 import streamlit as st
@@ -104,13 +105,38 @@ def comparison_summary(comparison: dict) -> None:
                   for e in comparison["drift"]], hide_index=True)
 
 
+def contract_rows(content: dict) -> list[dict]:
+    """A contract's column rules as the rows of the contract editor."""
+    return [{"column": name, "type": rule["type"], "required": rule["required"],
+             "allowed_categories": rule.get("allowed_categories") or [], "min": rule.get("min"),
+             "max": rule.get("max"), "max_missing_share": rule["max_missing_share"]}
+            for name, rule in content["columns"].items()]
+
+
+def contract_from_rows(content: dict, rows: list[dict]) -> dict:
+    """The contract as edited in the editor's rows, its reference data unchanged.
+
+    An empty number cell comes back from the editor as NaN once its column holds any number (the minimum of a
+    categorical column next to a numeric one), and an emptied category list as []: both mean "no rule", which
+    a contract writes as None.
+    """
+
+    def number(value):
+        return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+    columns = {}
+    for row in rows:
+        columns[row["column"]] = {"type": row["type"], "required": row["required"],
+                                  "allowed_categories": list(row["allowed_categories"] or []) or None,
+                                  "min": number(row["min"]), "max": number(row["max"]),
+                                  "max_missing_share": number(row["max_missing_share"])}
+    return {"columns": columns, "reference": content.get("reference", {})}
+
+
 def contract_editor(content: dict, *, key: str, disabled: bool) -> dict:
     """Edit a contract's rules in a table; returns the contract as edited (its reference data unchanged)."""
-    rules = content["columns"]
     edited = st.data_editor(
-        [{"column": name, "type": rule["type"], "required": rule["required"],
-          "allowed_categories": rule.get("allowed_categories") or [], "min": rule.get("min"),
-          "max": rule.get("max"), "max_missing_share": rule["max_missing_share"]} for name, rule in rules.items()],
+        contract_rows(content),
         column_config={
             "column": st.column_config.TextColumn("Column", disabled=True),
             "type": st.column_config.TextColumn("Type", disabled=True),
@@ -121,12 +147,7 @@ def contract_editor(content: dict, *, key: str, disabled: bool) -> dict:
             "max_missing_share": st.column_config.NumberColumn("Max. missing share", min_value=0.0, max_value=1.0),
         },
         hide_index=True, disabled=disabled, key=key)
-    columns = {}
-    for row in edited:
-        categories = list(row["allowed_categories"] or [])
-        columns[row["column"]] = {**{k: row[k] for k in ("type", "required", "min", "max", "max_missing_share")},
-                                  "allowed_categories": categories or rules[row["column"]].get("allowed_categories")}
-    return {"columns": columns, "reference": content.get("reference", {})}
+    return contract_from_rows(content, edited)
 
 
 def validation_report(report: dict) -> None:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import auth, navigation, resources, widgets
+from app import auth, navigation, resources, state, widgets
 from core import datasets
 from core.errors import DomainError
 from core.models import Role
@@ -33,10 +33,12 @@ def attempt(**kwargs) -> None:
     except DomainError as error:
         st.error(widgets.md(error))
     else:
-        st.success(f"Saved contract {saved.number}.")
+        state.put(state.NOTICE, f"Saved contract {saved.number}.")  # shown after the rerun that reads it back
         st.rerun()
 
 
+if notice := state.pop(state.NOTICE):
+    st.success(notice)
 can_edit = user.has_role(Role.builder, Role.admin)
 if can_edit:
     base = st.selectbox("Derive from", versions, format_func=lambda v: f"version {v.number}", key="contract_base")
@@ -49,7 +51,8 @@ if contract is None:
 
 st.subheader(f"Contract {contract.number}")
 st.caption(f"Saved by {widgets.md(contract.created_by_name)} on {contract.created_at:%Y-%m-%d %H:%M} UTC")
-edited = widgets.contract_editor(contract.content, key="contract_rules", disabled=not can_edit)
+# One editor per contract: edits made to one contract are not carried over to the next or to another dataset.
+edited = widgets.contract_editor(contract.content, key=f"contract_rules_{contract.id}", disabled=not can_edit)
 if can_edit and st.button("Save the edited contract", key="contract_save"):
     attempt(version_id=contract.based_on_version_id, content=edited)
 

@@ -2,10 +2,10 @@
 
 import pandas as pd
 import streamlit as st
-from core.data.reading import ReadOptions
 
 from app import auth, navigation, resources, state, widgets
 from core import datasets
+from core.data.reading import ReadOptions
 from core.data.schema import ColumnType
 from core.errors import DomainError
 from core.models import Role
@@ -32,8 +32,18 @@ if not user.has_role(Role.builder, Role.admin):
     st.info("Uploading data needs the builder role. You can read versions and profiles.")
     st.stop()
 
+
+
+def forget_previous_file() -> None:
+    # The column editor and the name field keep their state by key: without this, the types, sensitive marks
+    # and dataset name chosen for the previous file would be applied to the next one.
+    for key in ("data_columns", "data_name"):
+        st.session_state.pop(key, None)
+
+
 upload = st.file_uploader("Drop a file here", type=["csv", "tsv", "txt", "xlsx", "parquet", "pq"],
-                          key="data_upload", max_upload_size=resources.settings().max_upload_mb)
+                          key="data_upload", max_upload_size=resources.settings().max_upload_mb,
+                          on_change=forget_previous_file)
 if upload is None:
     st.stop()
 

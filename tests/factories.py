@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlmodel import Session
 
-from core import auth, projects
-from core.models import ProjectPublic, UserPublic
+from core import auth, datasets, projects
+from core.config import Settings
+from core.models import DatasetVersionPublic, ProjectPublic, UserPublic
 
 PASSWORD = "a long enough password"
 
@@ -26,3 +29,12 @@ def make_user(session: Session, username: str = "bea", roles: tuple[str, ...] = 
 
 def make_project(session: Session, owner: UserPublic, name: str = "Labour force") -> ProjectPublic:
     return projects.create_project(session=session, actor=owner, name=name, description="Employment status")
+
+
+def make_dataset_version(session: Session, settings: Settings, owner: UserPublic, project: ProjectPublic,
+                         path: Path, dataset_name: str = "labour_force", **kwargs) -> DatasetVersionPublic:
+    """A file saved as the next version of a dataset, as the Data page's job saves it (types inferred)."""
+    version, _duplicate = datasets.ingest_file(session=session, settings=settings, actor=owner,
+                                               project_id=project.id, dataset_name=dataset_name, path=path,
+                                               filename=path.name, **kwargs)
+    return version

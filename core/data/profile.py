@@ -235,6 +235,9 @@ def _column_warnings(name: str, kind: ColumnType, column: dict[str, Any], rows: 
         warn("identifier", f"Column {name!r} looks like an identifier ({reason}). Identifiers do not help a "
                            "model generalise and may point to individual people: set its type to identifier "
                            "or ignore.")
+    if kind is ColumnType.identifier:
+        warn("identifier", f"Column {name!r} identifies rows: it is kept for matching records but never used to "
+                           "train a model. If it can point to a person, check that you need to keep it.")
     if kind is ColumnType.categorical and not unique_per_row and distinct > 1 and (
         distinct > HIGH_CARDINALITY_COUNT
         or (present >= MIN_ROWS_FOR_UNIQUENESS and distinct > HIGH_CARDINALITY_SHARE * present)

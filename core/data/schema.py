@@ -39,10 +39,7 @@ _SAMPLE = 20_000
 
 def _as_text(series: pd.Series) -> pd.Series:
     """Non-missing values as stripped strings."""
-    values = series.dropna()
-    if values.dtype != object and not pd.api.types.is_string_dtype(values):
-        values = values.astype(str)
-    values = values.astype(str).str.strip()
+    values = series.dropna().astype(str).str.strip()
     return values[values != ""]
 
 
@@ -50,6 +47,18 @@ def to_number(values: pd.Series, decimal: str = ".") -> pd.Series:
     """Parse numbers written as text ('1 234,5' with a decimal comma); unparseable become NaN."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.astype("float64")
+    if decimal == ".":
+        # Fast path: most cells are plain numbers; only the rest get the slower clean-up.
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        retry = numbers.isna() & values.notna()
+        if not retry.any():
+            return numbers
+        numbers[retry] = _cleaned_number(values[retry], decimal)
+        return numbers
+    return _cleaned_number(values, decimal)
+
+
+def _cleaned_number(values: pd.Series, decimal: str) -> pd.Series:
     text = values.astype("string").str.strip()
     if decimal == ",":
         text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
@@ -69,21 +78,24 @@ def _looks_datetime(values: pd.Series) -> bool:
 
 
 def infer_type(name: str, series: pd.Series, decimal: str = ".") -> ColumnType:
-    """The most likely type of one column, from its name and (a sample of) its values."""
+    """The most likely type of one column, from its name and a sample of its values."""
     if pd.api.types.is_bool_dtype(series):
         return ColumnType.boolean
     if pd.api.types.is_datetime64_any_dtype(series):
         return ColumnType.datetime
-    values = _as_text(series)
-    if values.empty:
+    present = series.dropna()
+    # Text work on a sample only: types are decided by what most values look like, and big files stay fast.
+    sample = _as_text(present.sample(_SAMPLE, random_state=0) if len(present) > _SAMPLE else present)
+    if sample.empty:
         return ColumnType.categorical  # all missing: kept, and the profile warns
-    sample = values.sample(_SAMPLE, random_state=0) if len(values) > _SAMPLE else values
     lowered = set(sample.str.lower().unique()[:3])
     if any(lowered <= pair and len(lowered) == 2 for pair in _BOOLEAN_PAIRS):
         return ColumnType.boolean
+    # A column can only be unique per row if its sample is; only then count the whole column.
+    unique_per_row = (len(series) >= 20 and len(present) == len(series) and sample.nunique() == len(sample)
+                      and present.nunique() == len(series))
     numeric = pd.api.types.is_numeric_dtype(series) or _looks_numeric(sample, decimal)
-    unique_per_row = len(series) >= 20 and values.nunique() == len(series)
-    if numeric and not pd.api.types.is_numeric_dtype(series) and CODE_NAME.search(name) and values.nunique() <= 500:
+    if numeric and not pd.api.types.is_numeric_dtype(series) and CODE_NAME.search(name) and sample.nunique() <= 500:
         return ColumnType.categorical  # classification codes ("0110", "2211") are labels, not quantities
     if numeric:
         whole = to_number(sample, decimal)
@@ -107,11 +119,13 @@ def infer_types(frame: pd.DataFrame, decimal: str = ".") -> dict[str, ColumnType
 def _to_boolean(series: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(series):
         return series.astype("boolean")
-    lowered = series.astype("string").str.strip().str.lower()
-    result = pd.Series(pd.NA, index=series.index, dtype="boolean")
-    result[lowered.isin(TRUE_WORDS | {"1"})] = True
-    result[lowered.isin(FALSE_WORDS | {"0"})] = False
-    return result
+    # Decide once per distinct value, not once per row.
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    words = pd.Series(uniques, dtype="string").str.strip().str.lower()
+    decided = pd.array([True if w in TRUE_WORDS | {"1"} else False if w in FALSE_WORDS | {"0"} else pd.NA
+                        for w in words.fillna("")], dtype="boolean")
+    result = decided.take(codes, allow_fill=True)
+    return pd.Series(result, index=series.index, dtype="boolean")
 
 
 def _to_datetime(series: pd.Series) -> pd.Series:
@@ -141,9 +155,11 @@ def apply_types(frame: pd.DataFrame, types: dict[str, ColumnType | str], decimal
             continue
         if kind is ColumnType.numeric:
             numbers = to_number(series, decimal)
-            bad = int((numbers.isna() & _present(series)).sum())
+            unparsed = numbers.isna() & series.notna()
+            unparsed[unparsed] = _present(series[unparsed])  # blanks are missing values, not errors
+            bad = int(unparsed.sum())
             if bad:
-                example = series[numbers.isna() & _present(series)].iloc[0]
+                example = series[unparsed].iloc[0]
                 raise InvalidInput(
                     f"Column {name!r} is set to numeric, but {bad} value(s) are not numbers (e.g. {example!r}). "
                     "Set it to categorical or text, or fix the values."

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pickle
 import re
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import streamlit as st
 from argon2 import PasswordHasher
-from sqlmodel import Session
+from sqlmodel import Session, select
 from streamlit.errors import UnserializableSessionStateError
 from streamlit.runtime import context as streamlit_context
 from streamlit.runtime.state.common import TESTING_KEY
@@ -21,13 +23,15 @@ from streamlit.runtime.state.session_state import SessionState
 from streamlit.testing.v1 import AppTest
 
 from app import auth as app_auth
-from app import server, state
-from core import auth
+from app import resources, server, state
+from core import auth, jobs
 from core.config import get_settings
 from core.db import create_store_engine, session_scope
-from core.models import UserPublic
+from core.models import Job, JobStatus, ProjectPublic, UserPublic
 
-MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+ROOT = Path(__file__).resolve().parents[2]
+MAIN = ROOT / "app" / "main.py"
+SAMPLE_DATA = ROOT / "sample_data"
 
 
 def _check_serializable_except_testing_key(self) -> None:
@@ -137,6 +141,44 @@ def app_test():
     return make
 
 
+@pytest.fixture
+def thread_runner(monkeypatch, sqlite_settings):
+    """The pages' job runner, on a thread instead of a spawned process: the same run_job, quicker."""
+    runner = jobs.JobRunner(database_url=sqlite_settings.resolved_database_url,
+                            executor_factory=lambda: ThreadPoolExecutor(max_workers=1))
+    monkeypatch.setattr(resources, "job_runner", lambda: runner)
+    yield runner
+    runner.shutdown(wait=True)
+    jobs._worker_engine(sqlite_settings.resolved_database_url).dispose()
+    jobs._worker_engine.cache_clear()
+
+
+def wait_until_finished(db, job_id: int, timeout: float = 20.0) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db() as session:
+            job = session.get(Job, job_id)
+            if JobStatus(job.status).finished:
+                return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish within {timeout} s")
+
+
+def finish_jobs(at: AppTest, db) -> AppTest:
+    """Let every submitted job end, then run the page again, as its polling fragment would."""
+    with db() as session:
+        job_ids = session.exec(select(Job.id)).all()
+    assert job_ids, "no job was submitted"
+    for job_id in job_ids:
+        wait_until_finished(db, job_id)
+    return at.run()
+
+
+def sample(name: str) -> bytes:
+    """The bytes of a file in sample_data/."""
+    return (SAMPLE_DATA / name).read_bytes()
+
+
 def logged_in(at: AppTest, user: UserPublic) -> AppTest:
     """Log ``user`` in through a real server-side login session, as the login page would."""
     engine = create_store_engine(get_settings().resolved_database_url)
@@ -147,6 +189,14 @@ def logged_in(at: AppTest, user: UserPublic) -> AppTest:
         engine.dispose()
     at.session_state[state.LOGIN_ID] = login_id
     return at
+
+
+def open_page(at: AppTest, user: UserPublic, page: str, project: ProjectPublic | None = None) -> AppTest:
+    """``user`` logged in, ``project`` open (if given), on ``page`` (a file in pages/, e.g. "data.py")."""
+    logged_in(at, user)
+    if project is not None:
+        at.session_state[state.PROJECT_ID] = project.id
+    return at.run().switch_page(f"../pages/{page}").run()
 
 
 def texts(elements) -> list[str]:

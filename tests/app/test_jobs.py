@@ -1,16 +1,12 @@
 """The jobs page: the list of jobs, following one, cancelling, and the artifact check it starts."""
 
-import time
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from sqlmodel import select
 
-from app import resources
 from core import jobs
 from core.artifacts import ArtifactStore
 from core.models import AuditEvent, Job, JobStatus
-from tests.app.conftest import button, logged_in, page_title, plain, texts
+from tests.app.conftest import button, logged_in, page_title, plain, texts, wait_until_finished
 from tests.factories import make_admin, make_user
 
 CHECK = "Check every stored file"
@@ -23,29 +19,6 @@ def open_jobs(app_test, user):
 
 def rows(at) -> list[dict]:
     return at.dataframe[0].value.to_dict("records")
-
-
-@pytest.fixture
-def thread_runner(monkeypatch, sqlite_settings):
-    """The page's job runner, on a thread instead of a spawned process: the same run_job, quicker."""
-    runner = jobs.JobRunner(database_url=sqlite_settings.resolved_database_url,
-                            executor_factory=lambda: ThreadPoolExecutor(max_workers=1))
-    monkeypatch.setattr(resources, "job_runner", lambda: runner)
-    yield runner
-    runner.shutdown(wait=True)
-    jobs._worker_engine(sqlite_settings.resolved_database_url).dispose()
-    jobs._worker_engine.cache_clear()
-
-
-def wait_until_finished(db, job_id: int, timeout: float = 20.0) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with db() as session:
-            job = session.get(Job, job_id)
-            if JobStatus(job.status).finished:
-                return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish within {timeout} s")
 
 
 def test_builder_cannot_reach_the_jobs_page(app_test, db):

@@ -131,8 +131,9 @@ def test_warnings_flag_constant_identifier_and_missing_columns_but_not_a_normal_
     assert _kinds(result, "empty") == {"all_missing"}
     assert _kinds(result, "sparse") == {"mostly_missing", "constant"}
     assert _kinds(result, "age") == set() and _kinds(result, "sex") == set()
-    # already typed as an identifier, or free text that is naturally all different: nothing to say
-    assert _kinds(result, "person") == set() and _kinds(result, "story") == set()
+    # typed as an identifier: a reminder that it is never a model input; free text is naturally all different
+    assert _kinds(result, "person") == {"identifier"} and _kinds(result, "story") == set()
+    assert "never used to train" in next(w["message"] for w in result["warnings"] if w["column"] == "person")
     assert _kinds(result, None) == set()
     message = next(w["message"] for w in result["warnings"] if w["column"] == "record")
     assert "different value in every row" in message

@@ -160,3 +160,33 @@ def screenshot(page: Page, name: str) -> None:
         page.screenshot(path=SCREENSHOTS / f"{name}.png")
     finally:
         page.set_viewport_size(size)
+
+
+def log_in_as_builder(page: Page, server: Server) -> None:
+    """Open the app and log in as the seeded builder (the login ends in a full page load)."""
+    page.goto(server.url + "/")
+    wait_idle(page)
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_role("heading", name="Log in to Steward", exact=True)).to_be_visible()
+    page.get_by_role("textbox", name="User name").fill(BUILDER[0])
+    page.get_by_role("textbox", name="Password", exact=True).fill(BUILDER[2])
+    with page.expect_event("load"):
+        page.get_by_role("button", name="Log in").click()
+    wait_idle(page)
+    expect(page.get_by_test_id("stSidebar").get_by_text(BUILDER[1])).to_be_visible()
+
+
+def start_project(page: Page, name: str, description: str = "") -> None:
+    """On the Projects page, create a project; Steward opens it at once."""
+    expect(page.get_by_test_id("stMain").get_by_role("heading", name="Projects", exact=True)).to_be_visible()
+    page.get_by_role("textbox", name="Project name").fill(name)
+    page.get_by_role("textbox", name="What is it for?").fill(description)
+    page.get_by_role("button", name="Create project").click()
+    expect(page.get_by_test_id("stSidebar").get_by_text(f"Project: {name}", exact=True)).to_be_visible()
+
+
+def go_to(page: Page, title: str) -> None:
+    """Open a page through the sidebar navigation and wait for its title."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
+    expect(page.get_by_test_id("stMain").get_by_role("heading", name=title, exact=True)).to_be_visible()
+    wait_idle(page)
