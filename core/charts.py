@@ -99,3 +99,215 @@ def column_chart(column_name: str, column_profile: Mapping[str, Any]) -> alt.Cha
         words = {"top_categories": column_profile["top_words"]}
         return category_chart(column_name, words, count_title="Times used (in the sampled rows)")
     return None  # identifiers: every value is different, so their counts say nothing
+
+
+# ── model evaluation ────────────────────────────────────────────────────────────────────────────────
+# These take what ``core.training.evaluation`` stores for a run. Lines that share a chart differ in stroke
+# dash and point shape as well as colour, and reference lines carry a text label.
+
+SQUARE = 320
+CELL = 44
+MIN_MATRIX_SIZE = 200
+MAX_MATRIX_SIZE = 640
+REFERENCE_DASH = [4, 4]
+REFERENCE_COLOUR = "#757575"
+
+
+def _reference_diagonal(label: str) -> alt.LayerChart:
+    """A dashed grey line from (0, 0) to (1, 1) with its meaning written on it."""
+    line = alt.Chart(_data([{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 1.0}])).mark_line(
+        strokeDash=REFERENCE_DASH, color=REFERENCE_COLOUR).encode(x="x:Q", y="y:Q")
+    text = alt.Chart(_data([{"x": 0.62, "y": 0.56, "label": label}])).mark_text(
+        angle=315, color=REFERENCE_COLOUR, align="center").encode(x="x:Q", y="y:Q", text="label:N")
+    return alt.layer(line, text)
+
+
+def _share_scale() -> alt.Scale:
+    return alt.Scale(domain=[0, 1])
+
+
+def confusion_chart(confusion: Mapping[str, Any]) -> alt.LayerChart:
+    """Heat map of actual against predicted classes, every cell labelled with its number of rows."""
+    classes = [str(label) for label in confusion.get("classes") or []]
+    matrix = confusion.get("matrix") or []
+    rows = []
+    for actual, counts in zip(classes, matrix, strict=False):
+        total = sum(counts)
+        for predicted, count in zip(classes, counts, strict=False):
+            rows.append({"actual": actual, "predicted": predicted, "count": int(count),
+                         "share": count / total if total else 0.0,
+                         "outcome": "correct" if actual == predicted else "wrong"})
+    darkest = max((row["count"] for row in rows), default=0)
+    base = alt.Chart(_data(rows)).encode(
+        x=alt.X("predicted:N", sort=classes, title="Predicted class", axis=alt.Axis(labelAngle=-45)),
+        y=alt.Y("actual:N", sort=classes, title="Actual class"),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color("count:Q", title="Rows", scale=alt.Scale(scheme="blues")),
+        tooltip=[alt.Tooltip("actual:N", title="Actual"), alt.Tooltip("predicted:N", title="Predicted"),
+                 alt.Tooltip("count:Q", title="Rows", format=","),
+                 alt.Tooltip("share:Q", title="Share of the actual class", format=".1%"),
+                 alt.Tooltip("outcome:N", title="Prediction")],
+    )
+    # Light text on the dark cells, dark text on the light ones, so every count stays readable.
+    labels = base.mark_text(baseline="middle").encode(
+        text=alt.Text("count:Q", format=","),
+        color=alt.when(alt.datum.count > darkest / 2).then(alt.value("white")).otherwise(alt.value("black")),
+    )
+    size = min(max(CELL * len(classes), MIN_MATRIX_SIZE), MAX_MATRIX_SIZE)
+    return alt.layer(cells, labels, title="Actual against predicted class (rows per cell)").properties(
+        width=size, height=size)
+
+
+def _curve_rows(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{"x": point["x"], "y": point["y"], "threshold": point.get("threshold"), "order": i}
+            for i, point in enumerate(points)]
+
+
+def _curve_chart(points: Sequence[Mapping[str, Any]], x_title: str, y_title: str) -> alt.Chart:
+    return alt.Chart(_data(_curve_rows(points))).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
+        x=alt.X("x:Q", title=x_title, scale=_share_scale()),
+        y=alt.Y("y:Q", title=y_title, scale=_share_scale()),
+        order=alt.Order("order:Q"),
+        tooltip=[alt.Tooltip("threshold:Q", title="Threshold", format=".3f"),
+                 alt.Tooltip("x:Q", title=x_title, format=".3f"), alt.Tooltip("y:Q", title=y_title, format=".3f")],
+    )
+
+
+def roc_chart(points: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
+    """The ROC curve, with the dashed diagonal a model guessing at random would draw."""
+    curve = _curve_chart(points, "False positive rate (share of negatives flagged)",
+                         "True positive rate (share of positives found)")
+    return alt.layer(curve, _reference_diagonal("chance"), title="ROC curve").properties(width=SQUARE, height=SQUARE)
+
+
+def pr_chart(points: Sequence[Mapping[str, Any]]) -> alt.Chart:
+    """The precision-recall curve: how many flagged rows are right as more of the positives are found."""
+    curve = _curve_chart(points, "Recall (share of positives found)",
+                         "Precision (share of flagged rows that are right)")
+    return curve.properties(title="Precision against recall", width=SQUARE, height=SQUARE)
+
+
+def calibration_chart(bins: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
+    """Predicted probability against the observed share of positives per bin, with the perfect diagonal."""
+    rows = [{"mean_predicted": b["mean_predicted"], "observed": b["observed"], "count": b["count"]} for b in bins]
+    base = alt.Chart(_data(rows)).encode(
+        x=alt.X("mean_predicted:Q", title="Predicted probability (average in the bin)", scale=_share_scale()),
+        y=alt.Y("observed:Q", title="Observed share of positives", scale=_share_scale()),
+        tooltip=[alt.Tooltip("mean_predicted:Q", title="Predicted probability", format=".3f"),
+                 alt.Tooltip("observed:Q", title="Observed share", format=".3f"),
+                 alt.Tooltip("count:Q", title="Rows in the bin", format=",")],
+    )
+    line = base.mark_line()
+    dots = base.mark_circle().encode(size=alt.Size("count:Q", title="Rows in the bin"))
+    return alt.layer(line, dots, _reference_diagonal("perfectly calibrated"),
+                     title="Calibration: predicted against observed").properties(width=SQUARE, height=SQUARE)
+
+
+def residuals_chart(points: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
+    """Residual against prediction for a sample of rows, with a dashed rule where the residual is zero."""
+    rows = [{"predicted": p["predicted"], "residual": p["residual"]} for p in points]
+    dots = alt.Chart(_data(rows)).mark_circle(opacity=0.5, size=20).encode(
+        x=alt.X("predicted:Q", title="Predicted value", scale=alt.Scale(zero=False)),
+        y=alt.Y("residual:Q", title="Residual (actual minus predicted)"),
+        tooltip=[alt.Tooltip("predicted:Q", title="Predicted", format=",.3f"),
+                 alt.Tooltip("residual:Q", title="Residual", format=",.3f")],
+    )
+    zero = alt.Chart(_data([{"residual": 0.0, "label": "no error"}])).encode(y="residual:Q")
+    rule = zero.mark_rule(strokeDash=REFERENCE_DASH, color=REFERENCE_COLOUR)
+    text = zero.mark_text(align="left", baseline="bottom", x=4, dy=-2, color=REFERENCE_COLOUR).encode(text="label:N")
+    return alt.layer(dots, rule, text, title="Residuals of a sample of held-out rows").properties(
+        width=WIDTH, height=HEIGHT)
+
+
+def coding_tradeoff_chart(tradeoff: Sequence[Mapping[str, Any]],
+                          chosen_threshold: float | None = None) -> alt.LayerChart:
+    """Share coded automatically and their accuracy against the confidence threshold, and the chosen threshold."""
+    measures = {"coverage": "Share coded automatically", "accuracy": "Accuracy of the automatic codes"}
+    rows = [{"threshold": row["threshold"], "measure": title, "value": row[key], "count": row["count"]}
+            for row in tradeoff for key, title in measures.items()]
+    legend = {"title": "Line", "sort": list(measures.values())}
+    base = alt.Chart(_data(rows)).encode(
+        x=alt.X("threshold:Q", title="Confidence threshold (top class probability)", scale=_share_scale()),
+        y=alt.Y("value:Q", title="Share", scale=_share_scale(), axis=alt.Axis(format="%")),
+        color=alt.Color("measure:N", legend=None, **legend),
+        tooltip=[alt.Tooltip("threshold:Q", title="Threshold", format=".2f"), alt.Tooltip("measure:N", title="Measure"),
+                 alt.Tooltip("value:Q", title="Value", format=".1%"),
+                 alt.Tooltip("count:Q", title="Records coded automatically", format=",")],
+    )
+    # One legend, by line style: Vega-Lite would draw a separate legend for each channel of each layer.
+    lines = base.mark_line().encode(strokeDash=alt.StrokeDash("measure:N", **legend))
+    # A marker every 0.05 tells the lines apart by shape as well, without crowding them.
+    markers = base.transform_filter("round(datum.threshold * 100) % 5 == 0").mark_point(filled=True, size=40).encode(
+        shape=alt.Shape("measure:N", legend=None, **legend))
+    layers = [lines, markers]
+    if chosen_threshold is not None:
+        chosen = alt.Chart(_data([{"threshold": float(chosen_threshold),
+                                   "label": f"chosen threshold {chosen_threshold:.2f}"}])).encode(x="threshold:Q")
+        layers += [chosen.mark_rule(strokeDash=REFERENCE_DASH, color=REFERENCE_COLOUR),
+                   chosen.mark_text(align="left", baseline="bottom", dx=4, y=HEIGHT - 4, color=REFERENCE_COLOUR).encode(
+                       text="label:N")]
+    return alt.layer(*layers, title="Automatic coding: how many records, how accurately").properties(
+        width=WIDTH, height=HEIGHT)
+
+
+def leaderboard_chart(rows: Sequence[Mapping[str, Any]],
+                      score_title: str = "Mean score across folds") -> alt.LayerChart:
+    """One bar per candidate for its mean score, an error bar of one standard deviation, and the numbers as text."""
+    data = []
+    for row in rows:
+        mean, std = row.get("mean"), row.get("std") or 0.0
+        low, high = (None, None) if mean is None else (mean - std, mean + std)
+        text = "no score" if mean is None else f"{mean:.3f} ± {std:.3f}"
+        data.append({"candidate": str(row["candidate"]), "mean": mean, "std": std, "low": low, "high": high,
+                     "label": text, "label_at": high if high is not None else 0.0})
+    y = alt.Y("candidate:N", sort=[row["candidate"] for row in data], title="Candidate")
+    tooltip = [alt.Tooltip("candidate:N", title="Candidate"), alt.Tooltip("mean:Q", title="Mean", format=".4f"),
+               alt.Tooltip("std:Q", title="Standard deviation", format=".4f")]
+    base = alt.Chart(_data(data))
+    bars = base.mark_bar(opacity=0.8).encode(y=y, x=alt.X("mean:Q", title=score_title), tooltip=tooltip)
+    errors = base.mark_errorbar(ticks=True).encode(y=y, x=alt.X("low:Q", title=score_title), x2="high:Q",
+                                                   tooltip=tooltip)
+    labels = base.mark_text(align="left", baseline="middle", dx=6).encode(y=y, x="label_at:Q", text="label:N")
+    return alt.layer(bars, errors, labels, title="Candidates compared (bar: mean, line: ± one standard deviation)"
+                     ).properties(width=WIDTH, height=BAR_HEIGHT * max(len(data), 1))
+
+
+def subgroup_chart(rows: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
+    """The metric per group as bars, a dashed rule at the value on all rows, and small groups marked in words."""
+    from core.training.evaluation import metric_label  # scikit-learn loads only where evaluation is drawn
+
+    metric = rows[0]["metric"] if rows else ""
+    data = []
+    for row in rows:
+        value = row.get("value")
+        size = "small group: too few rows to trust" if row.get("small") else "enough rows"
+        note = "no value" if value is None else f"{value:.3f}"
+        data.append({"group": f"{row['column']} = {row['group']}", "value": value, "bar": value or 0.0,
+                     "count": row.get("count"), "gap": row.get("gap"), "size": size,
+                     "label": f"{note} (n={row.get('count')}{', small group' if row.get('small') else ''})"})
+    title = metric_label(metric) if metric else "Value"
+    sizes = ["enough rows", "small group: too few rows to trust"]
+    base = alt.Chart(_data(data)).encode(
+        y=alt.Y("group:N", sort=[row["group"] for row in data], title="Group"),
+        x=alt.X("bar:Q", title=title),
+        tooltip=[alt.Tooltip("group:N", title="Group"), alt.Tooltip("value:Q", title=title, format=".4f"),
+                 alt.Tooltip("count:Q", title="Rows", format=","),
+                 alt.Tooltip("gap:Q", title="How much worse than all rows", format="+.4f"),
+                 alt.Tooltip("size:N", title="Group size")],
+    )
+    bars = base.mark_bar().encode(opacity=alt.Opacity("size:N", title="Group size", sort=sizes,
+                                                      scale=alt.Scale(domain=sizes, range=[0.85, 0.35])))
+    marks = base.mark_point(filled=True, size=60).encode(
+        shape=alt.Shape("size:N", title="Group size", sort=sizes,
+                        scale=alt.Scale(domain=sizes, range=["circle", "triangle-down"])))
+    labels = base.mark_text(align="left", baseline="middle", dx=8).encode(text="label:N")
+    overall = sorted({row["overall"] for row in rows if row.get("overall") is not None})
+    layers = [bars, marks, labels]
+    if overall:
+        reference = alt.Chart(_data([{"overall": value, "label": f"all rows: {value:.3f}"} for value in overall]))
+        layers += [reference.mark_rule(strokeDash=REFERENCE_DASH, color=REFERENCE_COLOUR).encode(x="overall:Q"),
+                   reference.mark_text(align="left", baseline="bottom", dx=4, y=-4, color=REFERENCE_COLOUR).encode(
+                       x="overall:Q", text="label:N")]
+    return alt.layer(*layers, title=f"{title} per group").properties(width=WIDTH,
+                                                                     height=BAR_HEIGHT * max(len(data), 1))

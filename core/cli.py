@@ -23,6 +23,7 @@ from core.data.reading import ReadOptions
 from core.db import create_store_engine, migrate, session_scope
 from core.errors import DomainError
 from core.models import Role, UserPublic
+from core.training import runs
 
 
 class Env:
@@ -287,6 +288,112 @@ def data_validate(env: Env, project_name: str, dataset_name: str, file: Path) ->
     env.emit(report, "\n".join(lines))
     if not report["ok"]:
         sys.exit(1)
+
+
+# ── training ────────────────────────────────────────────────────────────────────────────────────────
+
+
+def _run_summary(run) -> dict:
+    metrics = (run.evaluation or {}).get("metrics", {})
+    return {"run_id": run.id, "status": run.status, "task": run.task, "target": run.target,
+            "dataset": f"{run.dataset_name} v{run.dataset_number}", "chosen_model": run.chosen_candidate,
+            "primary_metric": run.primary_metric, "test_metrics": metrics, "baseline": run.baseline,
+            "leaderboard": run.leaderboard, "prediction_hash": run.prediction_hash,
+            "model_sha256": run.model_sha256, "error": run.error}
+
+
+def _run_text(run) -> str:
+    if run.status != "succeeded":
+        return f"Run {run.id} {run.status}: {run.error or ''}"
+    metric = run.evaluation["metrics"][run.primary_metric]
+    lines = [f"Run {run.id}: {run.task} model for {run.target!r} on {run.dataset_name} v{run.dataset_number}",
+             f"Chosen: {run.chosen_candidate}. Test {run.primary_metric} {metric['value']:.4f} "
+             f"(95% interval {metric['low']:.4f}–{metric['high']:.4f}); "
+             f"baseline {run.baseline[run.primary_metric]:.4f}",
+             "Leaderboard (cross-validation mean ± std):"]
+    lines += [f"  {row['candidate']:<32} {row['mean']:.4f} ± {row['std']:.4f}" for row in run.leaderboard]
+    return "\n".join(lines)
+
+
+def _progress(env: Env):
+    if env.as_json:
+        return None
+    return lambda fraction, message: click.echo(f"[{fraction:>4.0%}] {message}", err=True)
+
+
+@cli.command("train")
+@click.argument("project_name")
+@click.argument("dataset_name")
+@click.option("--target", required=True, help="The column to predict.")
+@click.option("--user", "username", required=True)
+@click.option("--version", "number", type=int, default=None, help="Dataset version (default: the newest).")
+@click.option("--budget", type=float, default=60.0, show_default=True, help="Search time budget in seconds.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--metric", default=None, help="Metric to choose the model by (default depends on the task).")
+@click.option("--task", type=click.Choice(["binary", "multiclass", "regression", "text"]), default=None)
+@click.option("--exclude", multiple=True, help="A column not to use (repeat for several).")
+@pass_env
+@command
+def train(env: Env, project_name: str, dataset_name: str, target: str, username: str, number: int | None,
+          budget: float, seed: int, metric: str | None, task: str | None, exclude: tuple[str, ...]) -> None:
+    """Train a model for --target on DATASET with the automated search (runs here, not in the app)."""
+    with env.session() as session:
+        actor = env.actor(session, username)
+        version = _find_version(session, project_name, dataset_name, number)
+        run = runs.create_run(session=session, settings=env.settings, actor=actor, version_id=version.id,
+                              target=target, task=task, budget_seconds=budget, metric=metric, excluded=exclude,
+                              seed=seed)
+        run = runs.run_training(session=session, settings=env.settings, run_id=run.id, actor=actor,
+                                progress=_progress(env))
+    env.emit(_run_summary(run), _run_text(run))
+
+
+def _find_version(session, project_name: str, dataset_name: str, number: int | None):
+    target = projects.get_project_by_name(session=session, name=project_name)
+    dataset = datasets.get_dataset_by_name(session=session, project_id=target.id, name=dataset_name)
+    versions = datasets.list_versions(session=session, dataset_id=dataset.id)
+    chosen = next((v for v in versions if number in (None, v.number)), None)
+    if chosen is None:
+        raise DomainError(f"{dataset.name} has no version {number}.")
+    return chosen
+
+
+@cli.command("reproduce")
+@click.argument("run_id", type=int)
+@click.option("--user", "username", default=None, help="Who asks (default: the command-line operator).")
+@pass_env
+@command
+def reproduce_command(env: Env, run_id: int, username: str | None) -> None:
+    """Re-execute RUN and certify that it gives the same predictions; exit code 1 when it does not."""
+    with env.session() as session:
+        actor = env.actor(session, username) if username else auth.OPERATOR
+        certificate = runs.start_reproduction(session=session, runner=None, actor=actor, run_id=run_id)
+        certificate = runs.reproduce(session=session, settings=env.settings, certificate_id=certificate.id,
+                                     actor=actor, progress=_progress(env))
+    verdict = "passed: identical predictions" if certificate.status == "passed" else "FAILED"
+    env.emit(certificate.model_dump(), f"Reproducibility certificate {certificate.id} for run {run_id} {verdict} "
+                                       f"(prediction hash {certificate.reproduced_hash}).")
+    if certificate.status != "passed":
+        sys.exit(1)
+
+
+@cli.command("evaluate")
+@click.argument("run_id", type=int)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--user", "username", required=True)
+@pass_env
+@command
+def evaluate_command(env: Env, run_id: int, file: Path, username: str) -> None:
+    """Evaluate RUN's model on another labelled FILE (same metrics, intervals and subgroups)."""
+    with env.session() as session:
+        actor = env.actor(session, username)
+        result = runs.evaluate_on_file(session=session, settings=env.settings, actor=actor, run_id=run_id,
+                                       filename=file.name, data=file.read_bytes())
+    metrics = result.result["metrics"]
+    text = [f"Run {run_id} on {file.name} ({result.rows:,} rows):"]
+    text += [f"  {name:<20} {m['value']:.4f} (95% interval {m['low']:.4f}–{m['high']:.4f})"
+             for name, m in metrics.items() if m.get("value") is not None]
+    env.emit(result.model_dump(), "\n".join(text))
 
 
 # ── audit and jobs ──────────────────────────────────────────────────────────────────────────────────

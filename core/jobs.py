@@ -41,6 +41,8 @@ HEARTBEAT_SECONDS = 5.0
 JOB_KINDS: dict[str, str] = {
     "artifacts.verify": "core.maintenance:verify_artifacts_job",
     "data.ingest": "core.datasets:ingest_job",
+    "training.run": "core.training.runs:training_job",
+    "training.reproduce": "core.training.runs:reproduction_job",
 }
 
 
@@ -297,8 +299,12 @@ class JobRunner:
         with self._lock:
             if self._executor is None:
                 self._executor = self._factory()
-            with session_scope(create_store_engine(self.database_url)) as session:
-                kind = session.get(Job, job_id).kind
+            engine = create_store_engine(self.database_url)
+            try:
+                with session_scope(engine) as session:
+                    kind = session.get(Job, job_id).kind
+            finally:
+                engine.dispose()  # one engine per start: never left holding a pooled connection
             try:
                 future = self._executor.submit(run_job, job_id, JOB_KINDS[kind], self.database_url)
             except BrokenProcessPool:

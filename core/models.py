@@ -314,3 +314,143 @@ class DataContractPublic(SQLModel):
     based_on_version_id: int
     created_by_name: str
     created_at: datetime
+
+
+# ── training ────────────────────────────────────────────────────────────────────────────────────────
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class TrainingRun(SQLModel, table=True):
+    """One automated search on one dataset version: what was tried, what won, how well it does, and proof."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    dataset_version_id: int = Field(foreign_key="datasetversion.id", index=True)
+    target: str = Field(max_length=255)
+    task: str = Field(max_length=20)
+    primary_metric: str = Field(max_length=40)
+    seed: int
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=RunStatus.queued, max_length=20, index=True)
+    job_id: int | None = Field(default=None, foreign_key="job.id")
+    feature_types: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    classes: list[Any] | None = Field(default=None, sa_column=Column(JSON))
+    warnings: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    candidates: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    finished_candidates: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    leaderboard: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    chosen_candidate: str | None = Field(default=None, max_length=80)
+    evaluation: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    baseline: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    environment: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    code_version: str = Field(default="", max_length=120)
+    model_sha256: str | None = Field(default=None, max_length=64)
+    test_set_sha256: str | None = Field(default=None, max_length=64)
+    prediction_hash: str | None = Field(default=None, max_length=64)
+    decision_threshold: float | None = None
+    coding_threshold: float | None = None
+    error: str | None = None
+    created_by_id: int = Field(foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class RunCertificate(SQLModel, table=True):
+    """The result of re-executing a run: the same prediction hash (passed) or the differences (failed)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="trainingrun.id", index=True)
+    job_id: int | None = Field(default=None, foreign_key="job.id")
+    status: str = Field(default="running", max_length=20)
+    original_hash: str = Field(max_length=64)
+    reproduced_hash: str | None = Field(default=None, max_length=64)
+    differences: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")  # None: the command-line operator
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class RunEvaluation(SQLModel, table=True):
+    """A run's model evaluated on other labelled data (a file or a dataset version)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="trainingrun.id", index=True)
+    source: str = Field(max_length=255)
+    source_sha256: str = Field(max_length=64)
+    rows: int
+    result: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_by_id: int = Field(foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TrainingRunPublic(SQLModel):
+    id: int
+    project_id: int
+    dataset_version_id: int
+    dataset_name: str
+    dataset_number: int
+    dataset_sha256: str
+    target: str
+    task: str
+    primary_metric: str
+    seed: int
+    config: dict[str, Any]
+    status: str
+    job_id: int | None
+    feature_types: dict[str, Any]
+    classes: list[Any] | None
+    warnings: list[Any]
+    candidates: list[str]
+    finished_candidates: list[str]
+    leaderboard: list[Any]
+    chosen_candidate: str | None
+    evaluation: dict[str, Any] | None
+    baseline: dict[str, Any] | None
+    environment: dict[str, Any]
+    code_version: str
+    model_sha256: str | None
+    test_set_sha256: str | None
+    prediction_hash: str | None
+    decision_threshold: float | None
+    coding_threshold: float | None
+    error: str | None
+    created_by_id: int
+    created_by_name: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def label(self) -> str:
+        return f"Run {self.id}: {self.target} ({self.task}) on {self.dataset_name} v{self.dataset_number}"
+
+
+class RunCertificatePublic(SQLModel):
+    id: int
+    run_id: int
+    job_id: int | None
+    status: str
+    original_hash: str
+    reproduced_hash: str | None
+    differences: dict[str, Any]
+    created_by_id: int | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class RunEvaluationPublic(SQLModel):
+    id: int
+    run_id: int
+    source: str
+    source_sha256: str
+    rows: int
+    result: dict[str, Any]
+    created_at: datetime

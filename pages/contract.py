@@ -39,6 +39,7 @@ def attempt(**kwargs) -> None:
 
 if notice := state.pop(state.NOTICE):
     st.success(notice)
+
 can_edit = user.has_role(Role.builder, Role.admin)
 if can_edit:
     base = st.selectbox("Derive from", versions, format_func=lambda v: f"version {v.number}", key="contract_base")

@@ -26,12 +26,12 @@ if job_id is not None:
             st.info(f"This content is already version {number} of {widgets.md(name)}: nothing new was stored.")
         else:
             st.success(f"Saved as version {number} of {widgets.md(name)} ({result['rows']:,} rows).")
+        state.put(state.DATASET_ID, result["dataset_id"])  # the link opens this dataset, not the first one
         st.page_link(navigation.page_for("datasets.py"), label="See its profile", icon=":material/dataset:")
 
 if not user.has_role(Role.builder, Role.admin):
     st.info("Uploading data needs the builder role. You can read versions and profiles.")
     st.stop()
-
 
 
 def forget_previous_file() -> None:

@@ -199,6 +199,19 @@ def open_page(at: AppTest, user: UserPublic, page: str, project: ProjectPublic |
     return at.run().switch_page(f"../pages/{page}").run()
 
 
+def edit_table(at: AppTest, key: str, changes: dict[str, dict], *, by: str = "column") -> AppTest:
+    """Edit cells of the keyed ``st.data_editor``, as a person typing into the grid would.
+
+    AppTest cannot type into a grid; it applies the edit state stored under the editor's key (the same
+    ``edited_rows`` the browser sends) to the table the script receives on the next run. ``changes`` maps a
+    row, found by its value in column ``by``, to ``{column: new value}``. The edits replace earlier ones.
+    """
+    rows = list(at.data_editor(key=key).value[by])
+    at.session_state[key] = {"edited_rows": {rows.index(row): cells for row, cells in changes.items()},
+                             "added_rows": [], "deleted_rows": []}
+    return at
+
+
 def texts(elements) -> list[str]:
     """The Markdown source of every element in an AppTest element list (messages, markdown, captions)."""
     return [element.value for element in elements]
@@ -207,6 +220,11 @@ def texts(elements) -> list[str]:
 def plain(elements) -> list[str]:
     """What a person reads: the Markdown source with its backslash escapes removed."""
     return [re.sub(r"\\(.)", r"\1", element.value) for element in elements]
+
+
+def page_links(at: AppTest) -> list[tuple[str, str]]:
+    """(label, URL path) of every page link in the main area."""
+    return [(link.value, link.proto.page) for link in at.main.get("page_link")]
 
 
 def button(at: AppTest, label: str):
