@@ -38,3 +38,13 @@ def job_runner() -> JobRunner:
 
 def stale_after() -> timedelta:
     return timedelta(seconds=settings().job_stale_seconds)
+
+
+@st.cache_data(max_entries=20, show_spinner="Comparing the two versions…")
+def compare_versions(old_version_id: int, new_version_id: int, key: str | None) -> dict:
+    """Versions never change, so a comparison can be kept and shared."""
+    from core import datasets
+
+    with db_session() as session:
+        return datasets.compare_versions(session=session, settings=settings(), old_version_id=old_version_id,
+                                         new_version_id=new_version_id, key=key)

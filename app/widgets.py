@@ -156,8 +156,9 @@ def validation_report(report: dict) -> None:
     if report["ok"]:
         st.success(f"{name} meets contract {report['contract_number']} ({report['rows']:,} rows).")
     else:
+        count = len(report["failures"])
         st.error(f"{name} does not meet contract {report['contract_number']}: "
-                 f"{len(report['failures'])} problem(s) to fix.")
+                 f"{count} problem{'' if count == 1 else 's'} to fix.")
     for item in report["failures"]:
         st.markdown(f"- :material/error: **Problem:** {md(item['message'])}")
     for item in report["warnings"]:

@@ -209,17 +209,30 @@ def _version_summary(version) -> dict:
 @click.option("--legal-basis", default="", help="The legal basis for using it.")
 @click.option("--owner", default="", help="Who owns the data.")
 @click.option("--sheet", default=None, help="Excel sheet to read.")
+@click.option("--type", "type_overrides", multiple=True, metavar="COLUMN=TYPE",
+              help="Set a column's type instead of the guess (numeric, categorical, text, datetime, identifier, "
+                   "boolean, ignore); repeat for several.")
 @pass_env
 @command
 def data_add(env: Env, project_name: str, dataset_name: str, file: Path, username: str, sensitive: tuple[str, ...],
-             source: str, legal_basis: str, owner: str, sheet: str | None) -> None:
-    """Add FILE as the next version of DATASET in PROJECT (column types are inferred)."""
+             source: str, legal_basis: str, owner: str, sheet: str | None, type_overrides: tuple[str, ...]) -> None:
+    """Add FILE as the next version of DATASET in PROJECT (column types are guessed unless --type is given)."""
+    types = None
+    if type_overrides:
+        preview = datasets.preview_upload(settings=env.settings, filename=file.name, data=file.read_bytes(),
+                                          options=ReadOptions(sheet=sheet))
+        types = dict(preview.types)
+        for item in type_overrides:
+            column, _, kind = item.partition("=")
+            if column not in types:
+                raise DomainError(f"--type {item}: the file has no column {column!r}.")
+            types[column] = kind
     with env.session() as session:
         actor = env.actor(session, username)
         target = projects.get_project_by_name(session=session, name=project_name)
         version, duplicate = datasets.ingest_file(
             session=session, settings=env.settings, actor=actor, project_id=target.id, dataset_name=dataset_name,
-            path=file, filename=file.name, options=ReadOptions(sheet=sheet),
+            path=file, filename=file.name, options=ReadOptions(sheet=sheet), types=types,
             metadata=datasets.VersionMetadata(source=source, legal_basis=legal_basis, owner=owner,
                                               sensitive_columns=list(sensitive)))
     summary = {**_version_summary(version), "duplicate": duplicate}

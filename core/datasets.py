@@ -45,7 +45,7 @@ from core.models import (
 )
 
 Progress = Callable[[float, str], None]
-PREVIEW_ROWS = 200
+PREVIEW_ROWS = 20_000  # types are guessed from this many rows; the page shows the first few
 
 
 @dataclass
@@ -95,8 +95,10 @@ def _check_request(types: dict[str, str], metadata: VersionMetadata) -> None:
     unknown = [name for name in metadata.sensitive_columns if name not in kept]
     if unknown:
         raise InvalidInput(f"Sensitive columns must be columns that are kept: {', '.join(unknown)}.")
-    for kind in types.values():
-        ColumnType(kind)
+    known = {kind.value for kind in ColumnType}
+    for name, kind in types.items():
+        if kind not in known:
+            raise InvalidInput(f"{kind!r} is not a column type (column {name!r}). Use one of {', '.join(known)}.")
 
 
 def submit_upload(

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app import auth, navigation, resources, state, widgets
-from core import datasets
+from core import datasets, jobs
 from core.data.reading import ReadOptions
 from core.data.schema import ColumnType
 from core.errors import DomainError
@@ -17,7 +17,11 @@ st.write("Upload a table (CSV, Excel or Parquet). Steward stores every upload as
          "version with a fingerprint (SHA-256) and a profile, so every model can be traced to its data.")
 
 job_id = state.get(state.DATA_JOB_ID)
+job = None
 if job_id is not None:
+    with resources.db_session() as session:
+        job = jobs.get_job(session=session, job_id=job_id)
+if job is not None and job.project_id == project.id:  # another project's upload is not news here
     job = widgets.follow_job(job_id, user, key="data")
     if job.status == "succeeded":
         result = job.result
@@ -67,6 +71,9 @@ st.dataframe(preview.raw.frame.head(20), hide_index=True)
 with resources.db_session() as session:
     existing = [d.name for d in datasets.list_datasets(session=session, project_id=project.id)]
 
+target = st.selectbox("Save as", ["A new dataset", *existing], key="data_target",
+                      help="Add this file as the next version of an existing dataset, or start a new one.")
+name = target
 with st.form("data_save"):
     st.subheader("Columns")
     st.caption("Check the type Steward guessed for each column; mark columns that describe people's "
@@ -77,8 +84,8 @@ with st.form("data_save"):
                        "type": st.column_config.SelectboxColumn("Type", options=[t.value for t in ColumnType]),
                        "sensitive": st.column_config.CheckboxColumn("Sensitive")},
         hide_index=True, key="data_columns")
-    target = st.selectbox("Save as", ["A new dataset", *existing], key="data_target")
-    name = st.text_input("Name of the new dataset", key="data_name", value=upload.name.rsplit(".", 1)[0])
+    if target == "A new dataset":
+        name = st.text_input("Name of the new dataset", key="data_name", value=upload.name.rsplit(".", 1)[0])
     source = st.text_area("Where does the data come from?", key="data_source")
     legal_basis = st.text_input("Legal basis for using it", key="data_legal_basis")
     owner = st.text_input("Data owner", key="data_owner")
@@ -90,7 +97,7 @@ if save:
         with resources.db_session() as session:
             job = datasets.submit_upload(
                 session=session, settings=resources.settings(), runner=resources.job_runner(), actor=user,
-                project_id=project.id, dataset_name=name if target == "A new dataset" else target,
+                project_id=project.id, dataset_name=name,
                 filename=upload.name, data=data, options=options, types=types,
                 metadata=datasets.VersionMetadata(source=source, legal_basis=legal_basis, owner=owner,
                                                   sensitive_columns=list(columns.column[columns.sensitive])))

@@ -21,7 +21,8 @@ if not found:
 
 ids = [d.id for d in found]
 current = state.get(state.DATASET_ID)
-dataset = st.selectbox("Dataset", found, format_func=lambda d: f"{d.name} ({d.versions} versions)",
+dataset = st.selectbox("Dataset", found,
+                       format_func=lambda d: f"{d.name} ({d.versions} version{'' if d.versions == 1 else 's'})",
                        index=ids.index(current) if current in ids else 0, key="datasets_dataset")
 state.put(state.DATASET_ID, dataset.id)
 with resources.db_session() as session:
@@ -35,12 +36,18 @@ profile_tab, compare_tab = st.tabs(["Profile", "Compare two versions"])
 with profile_tab:
     version = st.selectbox("Version", versions, format_func=lambda v: f"version {v.number}", key="datasets_version")
     widgets.dataset_version_summary(version)
-    column = st.selectbox("Column", list(version.profile["columns_profile"]), key="datasets_column")
-    column_profile = version.profile["columns_profile"][column]
+    profiles = version.profile["columns_profile"]
+    charted = [name for name in profiles if profiles[name].get("type") != "identifier"]
+    column = st.selectbox("Column", charted + [n for n in profiles if n not in charted],  # identifiers last
+                          key="datasets_column")
+    column_profile = profiles[column]
     chart = charts.column_chart(column, column_profile)
     if chart is not None:
         st.altair_chart(chart, width="stretch")
-    st.json(column_profile, expanded=False)
+    else:
+        st.caption("No chart for this column: an identifier has a different value in every row.")
+    with st.expander(f"All figures for {widgets.md(column)}"):
+        st.json(column_profile)
 
 with compare_tab:
     if len(versions) < 2:
@@ -49,12 +56,14 @@ with compare_tab:
         left, right, key_col = st.columns(3)
         old = left.selectbox("Older", versions[1:], format_func=lambda v: f"version {v.number}", key="datasets_old")
         new = right.selectbox("Newer", versions, format_func=lambda v: f"version {v.number}", key="datasets_new")
-        key = key_col.selectbox("Match rows by (optional)", [None, *new.types], key="datasets_key")
-        try:
-            with resources.db_session() as session:
-                comparison = datasets.compare_versions(session=session, settings=resources.settings(),
-                                                       old_version_id=old.id, new_version_id=new.id, key=key)
-        except DomainError as error:
-            st.error(widgets.md(error))
+        key = key_col.selectbox("Match rows by (optional)", [None, *new.types], key="datasets_key",
+                                format_func=lambda name: name or "(do not match rows)")
+        if old.number >= new.number:
+            st.info("Choose an older version on the left than on the right.")
         else:
-            widgets.comparison_summary(comparison)
+            try:
+                comparison = resources.compare_versions(old.id, new.id, key)
+            except DomainError as error:
+                st.error(widgets.md(error))
+            else:
+                widgets.comparison_summary(comparison)

@@ -117,7 +117,7 @@ def test_edited_rules_are_saved_as_the_next_contract(app_test, db, labour, contr
 
     at = check_file(at, "labour_force_batch_similar.csv", sample("labour_force_batch_similar.csv"))
 
-    assert plain(at.error) == ["labour_force_batch_similar.csv does not meet contract 2: 1 problem(s) to fix."]
+    assert plain(at.error) == ["labour_force_batch_similar.csv does not meet contract 2: 1 problem to fix."]
     assert report_lines(at)[0].startswith("- :material/error: **Problem:** Column 'age' has 90 value(s) outside "
                                           "the allowed range (from 13 to 60)")
 
@@ -153,7 +153,7 @@ def test_a_drifted_batch_fails_on_missing_hours_and_warns_about_shifts(app_test,
     at = check_file(at, "labour_force_batch_drifted.csv", sample("labour_force_batch_drifted.csv"))
 
     assert not at.exception
-    assert plain(at.error) == ["labour_force_batch_drifted.csv does not meet contract 1: 1 problem(s) to fix."]
+    assert plain(at.error) == ["labour_force_batch_drifted.csv does not meet contract 1: 1 problem to fix."]
     lines = report_lines(at)
     assert lines[0] == ("- :material/error: **Problem:** Column 'hours_usual' is empty in 20.0% of rows; "
                         "the contract allows at most 9.8%.")

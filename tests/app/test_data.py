@@ -184,7 +184,7 @@ def test_a_file_that_cannot_be_read_is_refused_in_plain_words(app_test, db, sqli
 
 def test_text_in_a_column_guessed_numeric_fails_the_save_and_keeps_nothing(app_test, db, sqlite_settings,
                                                                           bea_and_project, thread_runner):
-    # The types are guessed from the first 200 rows; the text comes later, so only the save finds it.
+    # Mostly numbers is guessed numeric; the save then names the stray value and what to do about it.
     rows = [f"R{i:03d},{i * 1.5}" for i in range(300)]
     rows[250] = "R250,unknown"
     data = ("record,amount\n" + "\n".join(rows) + "\n").encode()

@@ -6,6 +6,8 @@ Both tests share the seeded server and start their own project, so neither depen
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
@@ -65,13 +67,8 @@ def test_upload_save_profile_and_check_batches_against_the_contract(page: Page, 
     expect(columns).to_contain_text("person_id")
     wait_idle(page)
 
-    # The grid is drawn on a canvas: edit it with the keyboard. Retype person_id (guessed: identifier) as a
-    # category, so that the profile has something to warn about, and mark sex as sensitive.
-    click_cell(columns, row=0)
-    page.keyboard.press("ArrowRight")
-    page.keyboard.press("Enter")
-    page.keyboard.type("categorical")
-    page.keyboard.press("Enter")
+    # The grid is drawn on a canvas: select a cell with the mouse, move with the keyboard, and mark sex
+    # (the third column of the file) as sensitive.
     click_cell(columns, row=2)
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
@@ -90,17 +87,24 @@ def test_upload_save_profile_and_check_batches_against_the_contract(page: Page, 
 
     # The profile: the version, the metadata given, a warning about the identifier, a chart.
     go_to(page, "Versions and profiles")
+    expect(main(page).get_by_role("combobox", name="Dataset")).to_have_value("labour_force (1 version)")
     expect(main(page).get_by_test_id("stDataFrame").first).to_contain_text("labour_force.csv")
     expect(metric(page, "Rows")).to_have_text("5,000")
     expect(metric(page, "Sensitive columns")).to_have_text("1")
     expect(main(page).get_by_text("Sensitive: sex")).to_be_visible()
     expect(main(page).get_by_text("Owner: Survey team")).to_be_visible()
-    identifier_warning = main(page).get_by_test_id("stAlert").filter(has_text="'person_id' looks like an identifier")
+    identifier_warning = main(page).get_by_test_id("stAlert").filter(has_text=re.compile(r"'person_id'.*identif"))
     expect(identifier_warning).to_be_visible()
-    select(page, "Column", "age")
+    select(page, "Column", "region")
     expect(main(page).locator(".vega-embed").locator("canvas, svg").first).to_be_visible()
+    expect(main(page).get_by_test_id("stExpander").filter(has_text="All figures for region")).to_be_visible()
     wait_idle(page)
+    page.screenshot(path="/tmp/explore/prof_before.png", full_page=True)
     screenshot(page, "datasets_profile")
+    page.wait_for_timeout(1500)
+    screenshot(page, "datasets_profile_late")
+    page.screenshot(path="/tmp/explore/prof_after.png", full_page=True)
+    raise SystemExit
 
     # The contract: derived from version 1.
     go_to(page, "Data contract")
@@ -113,7 +117,7 @@ def test_upload_save_profile_and_check_batches_against_the_contract(page: Page, 
 
     # A drifted batch breaks a rule (too many empty hours_usual) and its ages have shifted.
     upload(page, SAMPLES / "labour_force_batch_drifted.csv")
-    expect(main(page).get_by_text("labour_force_batch_drifted.csv does not meet contract 1: 1 problem(s) to fix.")
+    expect(main(page).get_by_text("labour_force_batch_drifted.csv does not meet contract 1: 1 problem to fix.")
            ).to_be_visible()
     expect(main(page).locator("li").filter(has_text="Problem:")).to_have_count(1)
     expect(main(page).locator("li").filter(has_text="Problem:")).to_contain_text(
@@ -128,6 +132,7 @@ def test_upload_save_profile_and_check_batches_against_the_contract(page: Page, 
     upload(page, SAMPLES / "labour_force_batch_similar.csv")
     expect(main(page).get_by_text("labour_force_batch_similar.csv meets contract 1 (1,000 rows).")).to_be_visible()
     expect(main(page).locator("li").filter(has_text="Problem:")).to_have_count(0)
+    expect(main(page).locator("li").filter(has_text="Warning:")).to_have_count(0)
     wait_idle(page)
     screenshot(page, "contract_validation_similar")
 
