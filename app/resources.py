@@ -48,3 +48,13 @@ def compare_versions(old_version_id: int, new_version_id: int, key: str | None) 
     with db_session() as session:
         return datasets.compare_versions(session=session, settings=settings(), old_version_id=old_version_id,
                                          new_version_id=new_version_id, key=key)
+
+
+@st.cache_data(max_entries=50, show_spinner="Checking the data for this target…")
+def training_plan(version_id: int, target: str, task: str | None, excluded: tuple[str, ...]):
+    """Planning reads the whole version; keep the answer while the user adjusts the form."""
+    from core.training import runs
+
+    with db_session() as session:
+        return runs.plan_training(session=session, settings=settings(), version_id=version_id, target=target,
+                                  task=task, excluded=excluded)

@@ -8,6 +8,8 @@ ENDED_LOGIN_REASON = "ended_login_reason"
 PENDING_REDIRECT = "pending_redirect"  # a browser redirect the next run sends (see auth.log_in)
 DATA_JOB_ID = "data_job_id"
 DATASET_ID = "dataset_id"
+RUN_ID = "run_id"  # the training run shown on the results page
+TRAIN_RUN_ID = "train_run_id"  # the run started from the Train page
 NOTICE = "notice"  # a success message to show once, after the rerun that re-reads what changed
 
 

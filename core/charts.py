@@ -54,8 +54,10 @@ def category_chart(column_name: str, column_profile: Mapping[str, Any],
     bars = base.mark_bar().encode(tooltip=[alt.Tooltip("value:N", title="Value"),
                                            alt.Tooltip("count:Q", title=count_title, format=",")])
     labels = base.mark_text(align="left", baseline="middle", dx=3).encode(text=alt.Text("count:Q", format=","))
+    # A step height (not a fixed one) keeps each bar BAR_HEIGHT tall when Streamlit stretches the chart to the
+    # page: its "fit" autosize would otherwise squeeze title, axis and bars into a few bars' worth of pixels.
     return alt.layer(bars, labels, title=f"Most frequent values of {column_name}").properties(
-        width=WIDTH, height=BAR_HEIGHT * max(len(rows), 1))
+        width=WIDTH, height=alt.Step(BAR_HEIGHT))
 
 
 def drift_chart(comparison_columns: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
@@ -84,7 +86,7 @@ def drift_chart(comparison_columns: Sequence[Mapping[str, Any]]) -> alt.LayerCha
         x=alt.X("threshold:Q"), tooltip=[alt.Tooltip("threshold:Q", title="Threshold", format=".2f")],
     )
     return alt.layer(bars, labels, rule, title="Distribution shift per column").properties(
-        width=WIDTH, height=BAR_HEIGHT * max(len(rows), 1))
+        width=WIDTH, height=alt.Step(BAR_HEIGHT))
 
 
 def column_chart(column_name: str, column_profile: Mapping[str, Any]) -> alt.Chart | alt.LayerChart | None:
@@ -270,7 +272,7 @@ def leaderboard_chart(rows: Sequence[Mapping[str, Any]],
                                                    tooltip=tooltip)
     labels = base.mark_text(align="left", baseline="middle", dx=6).encode(y=y, x="label_at:Q", text="label:N")
     return alt.layer(bars, errors, labels, title="Candidates compared (bar: mean, line: ± one standard deviation)"
-                     ).properties(width=WIDTH, height=BAR_HEIGHT * max(len(data), 1))
+                     ).properties(width=WIDTH, height=alt.Step(BAR_HEIGHT))
 
 
 def subgroup_chart(rows: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
@@ -310,4 +312,4 @@ def subgroup_chart(rows: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
                    reference.mark_text(align="left", baseline="bottom", dx=4, y=-4, color=REFERENCE_COLOUR).encode(
                        x="overall:Q", text="label:N")]
     return alt.layer(*layers, title=f"{title} per group").properties(width=WIDTH,
-                                                                     height=BAR_HEIGHT * max(len(data), 1))
+                                                                     height=alt.Step(BAR_HEIGHT))

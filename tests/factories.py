@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from core import auth, datasets, projects
 from core.config import Settings
-from core.models import DatasetVersionPublic, ProjectPublic, UserPublic
+from core.models import DatasetVersionPublic, ProjectPublic, TrainingRunPublic, UserPublic
 
 PASSWORD = "a long enough password"
 
@@ -38,3 +38,13 @@ def make_dataset_version(session: Session, settings: Settings, owner: UserPublic
                                                project_id=project.id, dataset_name=dataset_name, path=path,
                                                filename=path.name, **kwargs)
     return version
+
+
+def make_trained_run(session: Session, settings: Settings, owner: UserPublic, version: DatasetVersionPublic,
+                     target: str = "employed", budget_seconds: float = 0.001, **request) -> TrainingRunPublic:
+    """A run recorded and executed in this process, as the CLI does; the tiny budget finishes one candidate."""
+    from core.training import runs
+
+    run = runs.create_run(session=session, settings=settings, actor=owner, version_id=version.id, target=target,
+                          budget_seconds=budget_seconds, **request)
+    return runs.run_training(session=session, settings=settings, run_id=run.id, actor=owner)

@@ -144,8 +144,7 @@ def _leakage_warnings(frame: pd.DataFrame, labels: pd.Series, features: dict[str
     y = labels[sample.index]
     found = []
     for name, kind in features.items():
-        if kind == ColumnType.text:
-            continue
+        # Text columns are checked by their exact values too: a copy of the outcome typed as text leaks it as well.
         prepared = ColumnTyper({name: kind}).fit(sample).transform(sample)[name]
         if kind in (ColumnType.numeric, ColumnType.datetime):
             x = prepared.fillna(prepared.median() if prepared.notna().any() else 0).to_frame()
@@ -674,3 +673,13 @@ def set_thresholds(*, session: Session, actor: UserPublic, run_id: int, decision
                                                                               "coding": run.coding_threshold}})
     session.commit()
     return _public(session, run)
+
+
+def decision_threshold_effect(*, settings: Settings, run: TrainingRunPublic, threshold: float) -> dict[str, Any]:
+    """What a binary model's decisions on the test set would be at ``threshold``."""
+    if run.task != "binary":
+        raise InvalidInput("A decision threshold applies to yes/no (binary) models only.")
+    test = load_test_set(settings=settings, run=run)
+    positive = run.classes[1]
+    return evaluation.threshold_effect(test["__target__"].to_numpy(), test[f"__proba__{positive}"].to_numpy(),
+                                       positive, threshold)
