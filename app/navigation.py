@@ -38,6 +38,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("contract.py", "Data contract", ":material/rule:", "Work"),
     PageSpec("train.py", "Train", ":material/model_training:", "Work", (Role.builder, Role.admin)),
     PageSpec("run.py", "Model results", ":material/insights:", "Work"),
+    PageSpec("explain.py", "Explanations", ":material/lightbulb:", "Work"),
     PageSpec("admin.py", "Users", ":material/group:", "Administration", (Role.admin,)),
     PageSpec("audit.py", "Audit trail", ":material/fact_check:", "Administration", (Role.admin,)),
     PageSpec("jobs.py", "Jobs", ":material/pending_actions:", "Administration", (Role.admin,)),

@@ -14,6 +14,8 @@ VALIDATION_LABELS = {
     "grouped": "Groups kept together (e.g. all rows of a household in one fold)",
     "time": "Time-ordered (train on the past, test on the later rows)",
 }
+SHORT_METRIC_NAMES = {"roc_auc": "ROC AUC", "f1": "F1", "f1_macro": "Macro F1", "rmse": "RMSE", "mae": "MAE",
+                      "r2": "R²"}
 
 
 def _run(run_id: int) -> TrainingRunPublic:
@@ -42,8 +44,10 @@ def follow_training(run_id: int, user: UserPublic) -> None:
 def leaderboard(run: TrainingRunPublic) -> None:
     st.dataframe(pd.DataFrame([{"Model": row["description"], "Mean": row["mean"], "± (std)": row["std"],
                                 "Fit time (s)": row["fit_seconds"]} for row in run.leaderboard]),
-                 hide_index=True, column_config={"Mean": st.column_config.NumberColumn(
-                     evaluation.metric_label(run.primary_metric), format="%.4f")})
+                 hide_index=True, column_config={
+                     "Mean": st.column_config.NumberColumn(evaluation.metric_label(run.primary_metric), format="%.4f"),
+                     "± (std)": st.column_config.NumberColumn(format="%.4f"),
+                     "Fit time (s)": st.column_config.NumberColumn(format="%.2f")})
     st.caption(f"{len(run.finished_candidates)} of {len(run.candidates)} candidates evaluated by cross-validation "
                "within the time budget.")
 
@@ -58,14 +62,24 @@ def headline(run: TrainingRunPublic) -> None:
     columns = st.columns(min(len(names), 4))
     for column, name in zip(columns, names[:4], strict=False):
         value, baseline = metrics[name]["value"], (run.baseline or {}).get(name)
-        column.metric(name.replace("_", " "), "—" if value is None else f"{value:.3f}",
+        column.metric(short_metric_name(name), "—" if value is None else f"{value:.3f}",
                       None if value is None or baseline is None else f"{value - baseline:+.3f} vs baseline",
                       delta_color="normal" if evaluation.GREATER_IS_BETTER[name] else "inverse",
                       help=evaluation.metric_label(name))
+    # A short header: a long one widens the column past the table, and its numbers end up out of sight.
+    dummy = "always the average" if run.task == "regression" else "always the most common answer"
     st.dataframe(pd.DataFrame([
         {"Metric": evaluation.metric_label(name), "Value": m["value"], "95% interval from": m["low"],
-         "to": m["high"], "Baseline (always the most common answer)": (run.baseline or {}).get(name)}
-        for name, m in metrics.items()]), hide_index=True)
+         "to": m["high"], "Baseline": (run.baseline or {}).get(name)}
+        for name, m in metrics.items()]), hide_index=True,
+        column_config={"Baseline": st.column_config.NumberColumn(help=f"A model that gives {dummy}", format="%.3f"),
+                       **{name: st.column_config.NumberColumn(format="%.3f")
+                          for name in ("Value", "95% interval from", "to")}})
+
+
+def short_metric_name(name: str) -> str:
+    """A metric's name short enough for a headline figure (the full label is its help)."""
+    return SHORT_METRIC_NAMES.get(name, name.replace("_", " ").capitalize())
 
 
 def subgroups(run: TrainingRunPublic) -> None:
@@ -88,13 +102,13 @@ def diagnostics(run: TrainingRunPublic, user: UserPublic) -> None:
     if run.task == "binary":
         left, right = st.columns(2)
         # Square charts at their own size: stretched, Streamlit squeezes their titles away.
-        left.altair_chart(charts.confusion_chart(found["confusion"]))
-        right.altair_chart(charts.roc_chart(found["roc"]))
-        left.altair_chart(charts.pr_chart(found["pr"]))
-        right.altair_chart(charts.calibration_chart(found["calibration"]))
+        left.altair_chart(charts.confusion_chart(found["confusion"]), width="content")
+        right.altair_chart(charts.roc_chart(found["roc"]), width="content")
+        left.altair_chart(charts.pr_chart(found["pr"]), width="content")
+        right.altair_chart(charts.calibration_chart(found["calibration"]), width="content")
         _decision_threshold(run, user)
     else:  # many classes: each chart gets the full width
-        st.altair_chart(charts.confusion_chart(found["confusion"]))
+        st.altair_chart(charts.confusion_chart(found["confusion"]), width="content")
         st.altair_chart(charts.coding_tradeoff_chart(found["coding_tradeoff"], run.coding_threshold))
         _coding_threshold(run, user)
 
@@ -192,7 +206,7 @@ def evaluate_elsewhere(run: TrainingRunPublic, user: UserPublic) -> None:
     for item in found:
         metric = item.result["metrics"].get(run.primary_metric, {})
         st.write(f"**{widgets.md(item.source)}** ({item.rows:,} rows, {item.created_at:%Y-%m-%d %H:%M} UTC): "
-                 f"{run.primary_metric.replace('_', ' ')} {metric.get('value', 0):.3f} "
+                 f"{short_metric_name(run.primary_metric)} {metric.get('value', 0):.3f} "
                  f"(95% interval {metric.get('low') or 0:.3f}–{metric.get('high') or 0:.3f})")
 
 
@@ -207,4 +221,50 @@ def choose_run(project_id: int) -> TrainingRunPublic | None:
     chosen = st.selectbox("Training run", found, index=ids.index(current) if current in ids else 0,
                           format_func=lambda r: f"{r.label} · {r.status}", key="run_choice")
     state.put(state.RUN_ID, chosen.id)
-    return chosen
+    # The widget hands back the copy kept when the run was picked: show the run as stored now (new thresholds).
+    return found[ids.index(chosen.id)]
+
+
+def running_run_id(project_id: int, user: UserPublic) -> int | None:
+    """The user's newest unfinished run in the project, so a refresh finds the training again."""
+    with resources.db_session() as session:
+        found = runs.list_runs(session=session, project_id=project_id)
+    return next((r.id for r in found if r.created_by_id == user.id and r.status in ("queued", "running")), None)
+
+
+def explanation_summary(explanation) -> None:
+    """How the explanation was made, whether it adds up, and how stable the top features are."""
+    stability = explanation.stability
+    overlap = stability.get("mean_overlap")
+    st.caption(f"{explanation.method} on {explanation.rows_explained:,} test records (seed {explanation.seed}); "
+               f"values on the {explanation.scale} scale. "
+               + ("They add up to the model's output (checked)." if explanation.additive
+                  else f"Warning: they miss the model's output by up to {explanation.additivity_max_error:.2g}."))
+    if overlap is not None:
+        st.caption(f"Stability: the top {stability['top']} columns agree {overlap:.0%} between models refitted on "
+                   f"{stability['folds']} cross-validation folds.")
+
+
+def text_terms(explanation) -> None:
+    if not explanation.text_terms:
+        return
+    st.subheader("Words that push each class up or down")
+    label = st.selectbox("Class", list(explanation.text_terms), key="explain_terms_class")
+    terms = explanation.text_terms[label]
+    left, right = st.columns(2)
+    left.dataframe(pd.DataFrame(terms["up"]).rename(columns={"term": "Raises it", "weight": "Weight"}),
+                   hide_index=True)
+    right.dataframe(pd.DataFrame(terms["down"]).rename(columns={"term": "Lowers it", "weight": "Weight"}),
+                    hide_index=True)
+
+
+def record_explanation(local: dict, *, actual) -> None:
+    """The plain-language sentence first, then the waterfall and, for text models, the words."""
+    st.info(widgets.md(local["sentence"]), icon=":material/lightbulb:")
+    st.caption(f"Actual value: {widgets.md(actual)}. Contributions are rescaled to the probability scale and add "
+               "up from the average prediction to this one." if local["probability"] is not None else
+               f"Actual value: {widgets.md(actual)}.")
+    st.altair_chart(charts.waterfall_chart(local))
+    if local.get("terms", {}).get("terms"):
+        st.dataframe(pd.DataFrame(local["terms"]["terms"]).rename(columns={"term": "Word or n-gram",
+                                                                           "effect": "Effect"}), hide_index=True)

@@ -17,7 +17,7 @@ def md(text: object) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
-def follow_job(job_id: int, user: UserPublic, *, key: str) -> JobPublic:
+def follow_job(job_id: int, user: UserPublic, *, key: str, announce_success: bool = True) -> JobPublic:
     """Show a job's progress, polling while it runs; returns its state when the page ran."""
     with resources.db_session() as session:
         job = jobs.get_job(session=session, job_id=job_id, stale_after=resources.stale_after())
@@ -28,7 +28,8 @@ def follow_job(job_id: int, user: UserPublic, *, key: str) -> JobPublic:
         with resources.db_session() as session:
             current = jobs.get_job(session=session, job_id=job_id, stale_after=resources.stale_after())
         if current.status == "succeeded":
-            st.success(f"{md(current.title)}: done.")
+            if announce_success:  # pages that describe the result themselves say it once
+                st.success(f"{md(current.title)}: done.")
         elif current.status == "failed":
             st.error(f"{md(current.title)} failed: {md(current.error)}")
         elif current.status == "cancelled":

@@ -313,3 +313,76 @@ def subgroup_chart(rows: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
                        x="overall:Q", text="label:N")]
     return alt.layer(*layers, title=f"{title} per group").properties(width=WIDTH,
                                                                      height=alt.Step(BAR_HEIGHT))
+
+
+# ── explanations ────────────────────────────────────────────────────────────────────────────────────
+
+
+def importance_chart(overall: Mapping[str, float], scale: str) -> alt.LayerChart:
+    """Mean |SHAP| per input column, largest first, each bar labelled with its value."""
+    rows = [{"feature": name, "importance": float(value)} for name, value in overall.items()]
+    base = alt.Chart(_data(rows)).encode(
+        y=alt.Y("feature:N", sort=[row["feature"] for row in rows], title=None),
+        x=alt.X("importance:Q", title=f"Average effect on the prediction ({scale}, mean |SHAP|)"),
+    )
+    bars = base.mark_bar().encode(tooltip=[alt.Tooltip("feature:N", title="Column"),
+                                           alt.Tooltip("importance:Q", title="Average effect", format=".4f")])
+    labels = base.mark_text(align="left", dx=3).encode(text=alt.Text("importance:Q", format=".3f"))
+    return alt.layer(bars, labels, title="Which columns matter most").properties(width=WIDTH,
+                                                                                  height=alt.Step(BAR_HEIGHT))
+
+
+def beeswarm_chart(points: Sequence[Mapping[str, Any]], scale: str) -> alt.Chart:
+    """Each dot a record: its SHAP value per column; the value's rank is shown by colour and by dot size."""
+    order = list(dict.fromkeys(point["feature"] for point in points))
+    return alt.Chart(_data([dict(p) | {"rank": p.get("relative")} for p in points]),
+                     title="How each column pushes individual predictions").mark_circle(opacity=0.6).encode(
+        x=alt.X("shap:Q", title=f"Effect on the prediction ({scale}); right = towards the outcome"),
+        y=alt.Y("feature:N", sort=order, title=None),
+        yOffset=alt.YOffset("jitter:Q"),
+        color=alt.Color("rank:Q", title="Value (low → high)", scale=alt.Scale(scheme="viridis")),
+        size=alt.Size("rank:Q", title="Value (low → high)", scale=alt.Scale(range=[10, 60])),
+        tooltip=[alt.Tooltip("feature:N", title="Column"), alt.Tooltip("value:N", title="Value"),
+                 alt.Tooltip("shap:Q", title="Effect", format=".3f")],
+    ).transform_calculate(jitter="random()").properties(width=WIDTH, height=alt.Step(28))
+
+
+def dependence_chart(points: Sequence[Mapping[str, Any]], feature: str, scale: str) -> alt.Chart:
+    """SHAP value against the column's value, for one column."""
+    rows = [p for p in points if p["feature"] == feature and p["value"] is not None]
+    numeric = all(isinstance(p["value"], int | float) for p in rows)
+    return alt.Chart(_data(rows), title=f"Effect of {feature} by its value").mark_point(filled=True).encode(
+        x=alt.X("value:Q" if numeric else "value:N", title=feature),
+        y=alt.Y("shap:Q", title=f"Effect on the prediction ({scale})"),
+        tooltip=[alt.Tooltip("value:N", title=feature), alt.Tooltip("shap:Q", title="Effect", format=".3f")],
+    ).properties(width=WIDTH, height=HEIGHT)
+
+
+def waterfall_chart(explanation: Mapping[str, Any], top: int = 8) -> alt.LayerChart:
+    """From the base value to this record's prediction, one step per column (the rest grouped)."""
+    steps = list(explanation["steps"])
+    shown, rest = steps[:top], steps[top:]
+    if rest:
+        shown.append({"feature": f"{len(rest)} other columns", "value": None,
+                      "contribution": float(sum(s["contribution"] for s in rest))})
+    rows, level = [], float(explanation["base"])
+    rows.append({"label": "average prediction", "start": 0.0, "end": level, "kind": "start", "text": f"{level:.3f}"})
+    for step in shown:
+        value = "" if step["value"] is None else f" = {step['value']}"
+        end = level + float(step["contribution"])
+        rows.append({"label": f"{step['feature']}{value}", "start": level, "end": end,
+                     "kind": "raises" if step["contribution"] >= 0 else "lowers",
+                     "text": f"{step['contribution']:+.3f}"})
+        level = end
+    rows.append({"label": "this prediction", "start": 0.0, "end": level, "kind": "end", "text": f"{level:.3f}"})
+    order = [row["label"] for row in rows]
+    base = alt.Chart(_data(rows)).encode(y=alt.Y("label:N", sort=order, title=None))
+    bars = base.mark_bar().encode(
+        x=alt.X("start:Q", title="Prediction"), x2="end:Q",
+        color=alt.Color("kind:N", title="Step", scale=alt.Scale(domain=["start", "raises", "lowers", "end"],
+                                                                 range=["#9aa5b1", "#1f5f8b", "#c0504d", "#4d4d4d"])),
+        tooltip=[alt.Tooltip("label:N", title="Step"), alt.Tooltip("text:N", title="Change")])
+    labels = base.mark_text(align="left", dx=4).encode(x=alt.X("max_end:Q"), text="text:N").transform_calculate(
+        max_end="max(datum.start, datum.end)")
+    return alt.layer(bars, labels, title="From the average prediction to this one").properties(
+        width=WIDTH, height=alt.Step(BAR_HEIGHT))

@@ -409,6 +409,27 @@ def evaluate_command(env: Env, run_id: int, file: Path, username: str) -> None:
     env.emit(result.model_dump(), "\n".join(text))
 
 
+@cli.command("explain")
+@click.argument("run_id", type=int)
+@pass_env
+@command
+def explain_command(env: Env, run_id: int) -> None:
+    """Global explanation of RUN's model: mean |SHAP| per input column (aggregated, no records)."""
+    with env.session() as session:
+        found = runs.get_explanation(session=session, run_id=run_id)
+    result = found.result
+    summary = {"run_id": run_id, "method": found.method, "scale": found.scale, "rows_explained": found.rows_explained,
+               "seed": found.seed, "additive": found.additive, "importance": result["importance"],
+               "stability": {k: v for k, v in found.stability.items() if k != "rankings"}}
+    lines = [f"Run {run_id}: {found.method} on {found.rows_explained} test rows (mean |SHAP|, {found.scale} scale)"]
+    lines += [f"  {column:<28} {value:.4f}" for column, value in result["overall"].items()]
+    overlap = found.stability.get("mean_overlap")
+    if overlap is not None:
+        lines.append(f"Top-{found.stability['top']} features agree across {found.stability['folds']} folds: "
+                     f"{overlap:.0%} overlap")
+    env.emit(summary, "\n".join(lines))
+
+
 # ── audit and jobs ──────────────────────────────────────────────────────────────────────────────────
 
 

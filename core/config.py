@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     lockout_minutes: int = Field(default=15, ge=1, description="How long a locked account stays locked.")
     job_workers: int = Field(default=1, ge=1, description="Worker processes that run long jobs.")
     job_stale_seconds: int = Field(default=60, ge=5, description="A running job silent this long is dead.")
+    explain_rows: int = Field(default=1000, ge=50, description="Rows explained for a model's global explanation.")
+    explain_background_rows: int = Field(default=200, ge=20, description="Background rows for SHAP explainers.")
     app_url: str = Field(default="http://127.0.0.1:8501", description="Public address of the app (for links).")
 
     @field_validator("home", "artifact_dir", mode="after")

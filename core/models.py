@@ -454,3 +454,35 @@ class RunEvaluationPublic(SQLModel):
     rows: int
     result: dict[str, Any]
     created_at: datetime
+
+
+class Explanation(SQLModel, table=True):
+    """The global SHAP explanation of a run's model, computed as a step of the run and kept with it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="trainingrun.id", unique=True, index=True)
+    method: str = Field(max_length=40)
+    scale: str = Field(max_length=20)
+    rows_explained: int
+    seed: int
+    additivity_max_error: float
+    additive: bool
+    result: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    stability: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    text_terms: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ExplanationPublic(SQLModel):
+    id: int
+    run_id: int
+    method: str
+    scale: str
+    rows_explained: int
+    seed: int
+    additivity_max_error: float
+    additive: bool
+    result: dict[str, Any]
+    stability: dict[str, Any]
+    text_terms: dict[str, Any]
+    created_at: datetime

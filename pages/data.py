@@ -22,7 +22,7 @@ if job_id is not None:
     with resources.db_session() as session:
         job = jobs.get_job(session=session, job_id=job_id)
 if job is not None and job.project_id == project.id:  # another project's upload is not news here
-    job = widgets.follow_job(job_id, user, key="data")
+    job = widgets.follow_job(job_id, user, key="data", announce_success=False)
     if job.status == "succeeded":
         result = job.result
         number, name = result["number"], job.params["dataset_name"]
@@ -39,9 +39,9 @@ if not user.has_role(Role.builder, Role.admin):
 
 
 def forget_previous_file() -> None:
-    # The column editor and the name field keep their state by key: without this, the types, sensitive marks
-    # and dataset name chosen for the previous file would be applied to the next one.
-    for key in ("data_columns", "data_name"):
+    # The column editor, the name field and the sheet picker keep their state by key: without this, the
+    # types, sensitive marks, dataset name and sheet chosen for the previous file would apply to the next one.
+    for key in ("data_columns", "data_name", "data_sheet"):
         st.session_state.pop(key, None)
 
 
@@ -55,8 +55,8 @@ with st.expander("Reading options"):
     encoding = st.selectbox("Text encoding", ["auto", "utf-8", "cp1252", "latin-1", "utf-16"], key="data_encoding")
     delimiter = st.selectbox("Separator", ["auto", ",", ";", "\t", "|"], key="data_delimiter",
                              format_func=lambda d: {"\t": "tab"}.get(d, d))
-    sheet = st.text_input("Excel sheet (empty: the first)", key="data_sheet") or None
-options = ReadOptions(encoding=encoding, delimiter=delimiter, sheet=sheet)
+# The sheet picker appears below once the workbook is read; its choice is read back here on the rerun.
+options = ReadOptions(encoding=encoding, delimiter=delimiter, sheet=st.session_state.get("data_sheet"))
 data = upload.getvalue()
 try:
     preview = datasets.preview_upload(settings=resources.settings(), filename=upload.name, data=data, options=options)
@@ -64,8 +64,11 @@ except DomainError as error:
     st.error(widgets.md(error))
     st.stop()
 
+if len(preview.raw.sheets) > 1:
+    st.selectbox("Sheet", preview.raw.sheets, key="data_sheet")
 for note in preview.raw.notes:
     st.caption(widgets.md(note))
+st.caption(f"The first 20 rows; column types are guessed from the first {len(preview.raw.frame):,} rows.")
 st.dataframe(preview.raw.frame.head(20), hide_index=True)
 
 with resources.db_session() as session:

@@ -68,6 +68,6 @@ if start:
         state.put(state.RUN_ID, run.id)
         st.rerun()
 
-run_id = state.get(state.TRAIN_RUN_ID)
+run_id = state.get(state.TRAIN_RUN_ID) or training_views.running_run_id(project.id, user)  # after a refresh
 if run_id is not None:
     training_views.follow_training(run_id, user)

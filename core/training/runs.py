@@ -7,6 +7,7 @@ so a run from the browser and from the command line give the same model for the 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import platform
 import subprocess
 import time
@@ -37,6 +38,8 @@ from core.data.schema import ColumnType
 from core.errors import InvalidInput, NotFound
 from core.models import (
     DatasetVersion,
+    Explanation,
+    ExplanationPublic,
     Role,
     RunCertificate,
     RunCertificatePublic,
@@ -55,6 +58,7 @@ from core.training.features import model_types
 from core.training.persistence import load_model, save_model
 
 BUDGET_PRESETS = {"quick": 20, "standard": 60, "thorough": 300}
+STABILITY_FOLDS = 3        # folds refitted to check that the top features agree
 SEARCH_ROWS = 50_000       # the search cross-validates on at most this many rows; the winner sees all
 TEST_SHARE = 0.2
 SCORERS = {
@@ -223,7 +227,8 @@ def create_run(
     if cv not in ("stratified", "grouped", "time"):
         raise InvalidInput("Cross-validation is 'stratified', 'grouped' or 'time'.")
     if cv != "stratified" and cv_column not in version.types:
-        raise InvalidInput(f"Grouped or time-ordered validation needs a column of the dataset; {cv_column!r} is not.")
+        raise InvalidInput("Grouped or time-ordered validation needs the column that holds the groups or the times. "
+                           + ("Choose one." if cv_column is None else f"The dataset has no column {cv_column!r}."))
     if budget_seconds <= 0:
         raise InvalidInput("The time budget must be a positive number of seconds.")
     run = TrainingRun(
@@ -397,6 +402,9 @@ def execute_run(*, session: Session, settings: Settings, run_id: int, progress=N
                "prediction_hash": prediction_hash(proba if proba is not None else predicted),
                "coding_threshold": _default_coding_threshold(result)}
     if persist:
+        report(0.93, "Explaining the model (SHAP) and checking that the explanation is stable across folds")
+        outcome["explanation"] = _explain(model, winner, run, settings, x_test, classes, search_x, search_y,
+                                          splitter, groups)
         store = ArtifactStore(settings.artifacts_path)
         test_set = x_test.assign(__target__=y_test.to_numpy(), __predicted__=predicted)
         for position, name in enumerate(classes or []):
@@ -404,6 +412,26 @@ def execute_run(*, session: Session, settings: Settings, run_id: int, progress=N
         outcome["model_sha256"] = save_model(store, model).sha256
         outcome["test_set_sha256"] = store.write_with(lambda path: test_set.to_parquet(path), suffix=".parquet").sha256
     return outcome
+
+
+def _explain(model, winner, run: TrainingRun, settings: Settings, x_test: pd.DataFrame, classes, search_x,
+             search_y, splitter, groups) -> dict[str, Any]:
+    """The global explanation on the test set, text terms, and the top-10 overlap across CV folds."""
+    from core import explain
+
+    found = explain.explain_global(model, x_test, task=run.task, classes=classes, seed=run.seed,
+                                   rows=settings.explain_rows, background_rows=settings.explain_background_rows)
+    rankings = []
+    folds = itertools.islice(splitter.split(search_x, search_y, groups), STABILITY_FOLDS)
+    for fold, (train_rows, valid_rows) in enumerate(folds):
+        fold_model = build_pipeline(winner, run.feature_types, run.seed).fit(search_x.iloc[train_rows],
+                                                                             search_y.iloc[train_rows])
+        fold_view = explain.explain_global(fold_model, search_x.iloc[valid_rows], task=run.task, classes=classes,
+                                           seed=run.seed + fold, rows=min(settings.explain_rows, 200),
+                                           background_rows=min(settings.explain_background_rows, 100))
+        rankings.append(list(fold_view["overall"]))
+    return {"global": found, "stability": explain.top_overlap(rankings),
+            "text_terms": explain.text_terms(model, classes)}
 
 
 def _default_coding_threshold(result: dict[str, Any]) -> float | None:
@@ -426,6 +454,12 @@ def finish_run(*, session: Session, run_id: int, outcome: dict[str, Any], actor:
                                                                    else "")
     run.status, run.finished_at = RunStatus.succeeded, utcnow()
     session.add(run)
+    explained = outcome["explanation"]
+    session.add(Explanation(
+        run_id=run.id, method=explained["global"]["method"], scale=explained["global"]["scale"],
+        rows_explained=explained["global"]["rows_explained"], seed=run.seed,
+        additivity_max_error=explained["global"]["additivity_max_error"], additive=explained["global"]["additive"],
+        result=explained["global"], stability=explained["stability"], text_terms=explained["text_terms"]))
     audit.record_event(session, actor=actor, action="training.run.succeeded", entity_type="training_run",
                        entity_id=run.id, details={"chosen": run.chosen_candidate, "model_sha256": run.model_sha256,
                                                   "prediction_hash": run.prediction_hash})
@@ -683,3 +717,49 @@ def decision_threshold_effect(*, settings: Settings, run: TrainingRunPublic, thr
     positive = run.classes[1]
     return evaluation.threshold_effect(test["__target__"].to_numpy(), test[f"__proba__{positive}"].to_numpy(),
                                        positive, threshold)
+
+
+# ── explanations ────────────────────────────────────────────────────────────────────────────────────
+
+
+def get_explanation(*, session: Session, run_id: int) -> ExplanationPublic:
+    found = session.exec(select(Explanation).where(Explanation.run_id == run_id)).first()
+    if found is None:
+        raise NotFound(f"Run {run_id} has no explanation (it did not finish).")
+    return ExplanationPublic.model_validate(found, from_attributes=True)
+
+
+def find_test_records(*, settings: Settings, run: TrainingRunPublic, order: str = "largest error",
+                      search: str = "", limit: int = 50) -> pd.DataFrame:
+    """Test-set records to explain: by largest error, most confident, or containing ``search`` in a value."""
+    test = load_test_set(settings=settings, run=run)
+    features = list(run.feature_types)
+    if search:
+        text = test[features].astype("string").fillna("")
+        test = test[text.apply(lambda column: column.str.contains(search, case=False, regex=False)).any(axis=1)]
+    if run.task == "regression":
+        score = (test["__target__"] - test["__predicted__"]).abs()
+        key = score if order == "largest error" else -score
+    else:
+        proba = test[[f"__proba__{c}" for c in run.classes]].to_numpy()
+        confidence = proba.max(axis=1)
+        truth = test["__target__"].astype(str).map({c: i for i, c in enumerate(run.classes)}).fillna(-1).astype(int)
+        true_probability = np.where(truth >= 0, proba[np.arange(len(test)), truth.clip(0)], 0.0)
+        key = pd.Series(1 - true_probability if order == "largest error" else confidence, index=test.index)
+    chosen = test.loc[key.sort_values(ascending=False, kind="stable").index[:limit]]
+    return chosen[features + ["__target__", "__predicted__"]].rename(
+        columns={"__target__": "actual", "__predicted__": "predicted"})
+
+
+def explain_record(*, settings: Settings, run: TrainingRunPublic, record: pd.DataFrame) -> dict[str, Any]:
+    """The local explanation of one record (a test-set row or one typed in); it stays in the app."""
+    from core import explain
+
+    missing = [name for name in run.feature_types if name not in record.columns]
+    if missing:
+        raise InvalidInput(f"The record lacks column(s) the model needs: {', '.join(missing)}.")
+    background = load_test_set(settings=settings, run=run)[list(run.feature_types)]
+    return explain.explain_record(load_run_model(settings=settings, run=run), record[list(run.feature_types)],
+                                  background.sample(min(len(background), settings.explain_background_rows),
+                                                    random_state=run.seed),
+                                  task=run.task, classes=run.classes, seed=run.seed)

@@ -1,0 +1,357 @@
+"""Explanations of a trained model with SHAP, grouped back to the columns a domain expert knows.
+
+The explainer is chosen from the model and recorded: TreeExplainer for tree ensembles, LinearExplainer for
+linear models, a permutation explainer on a sampled background for anything else. Values are computed on
+the model's own scale (log-odds for classifiers) and checked for additivity; for sentences and waterfalls
+they are rescaled to probabilities, which keeps them additive. Samples are seeded and recorded, so an
+explanation can be computed again and give the same numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+GLOBAL_ROWS = 1000          # rows explained for the global picture (fewer for very large forests)
+BACKGROUND_ROWS = 200       # background for linear and permutation explainers
+BEESWARM_POINTS = 300       # points per feature in the stored beeswarm
+TOP_FEATURES = 10
+_TREE_WORK = 3e9            # rough budget of tree-SHAP work for the global sample, to keep it to seconds
+
+
+@dataclass
+class Explainer:
+    method: str
+    explain: Any            # transformed rows -> (values (n, features, outputs), base (n, outputs))
+    scale: str              # "log-odds", "probability" or "value"
+
+
+def feature_groups(pipeline: Pipeline) -> np.ndarray:
+    """For every column the preprocessing outputs, the input column it came from."""
+    ct = pipeline.named_steps["preprocess"]
+    groups: list[str] = []
+    for name, transformer, columns in ct.transformers_:
+        piece = ct.output_indices_.get(name)
+        if piece is None or piece.stop == piece.start or transformer == "drop":
+            continue
+        if isinstance(columns, str):  # a text column: every word or n-gram belongs to it
+            groups += [columns] * (piece.stop - piece.start)
+            continue
+        names = transformer.get_feature_names_out(columns)
+        for output in names:
+            output = str(output).removeprefix("missingindicator_")
+            groups.append(max((c for c in columns if output == c or output.startswith(f"{c}_")), key=len))
+    return np.asarray(groups, dtype=object)
+
+
+def _dense(matrix):
+    return matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
+
+
+def _tree_rows(model, wanted: int) -> int:
+    """Fewer rows for big forests: tree SHAP costs about trees × leaves × depth² per row."""
+    estimators = getattr(model, "estimators_", None)
+    if estimators is None:
+        return wanted
+    trees = [tree.tree_ for tree in estimators]
+    work = sum(t.n_leaves * max(t.max_depth, 1) ** 2 for t in trees)
+    return int(np.clip(_TREE_WORK / max(work, 1), 50, wanted))
+
+
+def make_explainer(pipeline: Pipeline, background: pd.DataFrame, seed: int) -> Explainer:
+    """Built on ``background`` as given (callers sample it, with a recorded seed)."""
+    """The explainer that suits the pipeline's model, built on a transformed background sample."""
+    import shap
+
+    model = pipeline.named_steps["model"]
+    transform = _transformer(pipeline)
+    family = type(model).__name__
+    if family.startswith(("HistGradientBoosting", "RandomForest", "ExtraTrees")):
+        explainer = shap.TreeExplainer(model)
+        scale = "probability" if family.startswith(("RandomForest", "ExtraTrees")) and hasattr(
+            model, "predict_proba") else ("log-odds" if hasattr(model, "predict_proba") else "value")
+
+        def explain(rows):
+            result = explainer(_dense(rows), check_additivity=False)
+            return _shape(result.values, result.base_values)
+
+        return Explainer("TreeExplainer", explain, scale)
+    if family in ("LogisticRegression", "Ridge", "LinearRegression"):
+        masker = shap.maskers.Independent(_dense(transform(background)), max_samples=len(background))
+        explainer = shap.LinearExplainer(model, masker)
+
+        def explain(rows):
+            result = explainer(_dense(rows))
+            values, base = result.values, result.base_values
+            if values.ndim == 2 and hasattr(model, "classes_") and len(model.classes_) == 2:
+                return _shape(values, base)  # one log-odds output for the second class
+            return _shape(values, base)
+
+        return Explainer("LinearExplainer", explain, "log-odds" if hasattr(model, "predict_proba") else "value")
+    return _permutation_explainer(pipeline, background, seed)
+
+
+def _permutation_explainer(pipeline: Pipeline, background: pd.DataFrame, seed: int) -> Explainer:
+    import shap
+    from threadpoolctl import threadpool_limits
+
+    model = pipeline.named_steps["model"]
+    dense_background = _dense(_transformer(pipeline)(background.sample(min(len(background), 50), random_state=seed)))
+    predict = model.predict_proba if hasattr(model, "predict_proba") else model.predict
+    explainer = shap.PermutationExplainer(lambda rows: predict(rows), shap.maskers.Independent(dense_background),
+                                          seed=seed)
+
+    def explain(rows):
+        with threadpool_limits(limits=1):  # BLAS threads fighting the permutations make it many times slower
+            result = explainer(_dense(rows), max_evals=2 * _dense(rows).shape[1] + 1, silent=True)
+        return _shape(result.values, result.base_values)
+
+    return Explainer("PermutationExplainer", explain, "probability" if hasattr(model, "predict_proba") else "value")
+
+
+def _transformer(pipeline: Pipeline):
+    prepare, preprocess = pipeline.named_steps["prepare"], pipeline.named_steps["preprocess"]
+    return lambda frame: preprocess.transform(prepare.transform(frame))
+
+
+def _shape(values, base) -> tuple[np.ndarray, np.ndarray]:
+    values = np.asarray(values, dtype=float)
+    base = np.asarray(base, dtype=float)
+    if values.ndim == 2:
+        values = values[:, :, None]
+    if base.ndim == 0:
+        base = np.full((values.shape[0], 1), float(base))
+    elif base.ndim == 1:
+        base = base[:, None] if base.shape[0] == values.shape[0] else np.tile(base, (values.shape[0], 1))
+    return values, base
+
+
+def _grouped(values: np.ndarray, groups: np.ndarray, columns: list[str]) -> np.ndarray:
+    """Sum the transformed columns' SHAP values per input column: (n, outputs) per column, exact."""
+    return np.stack([values[:, groups == column, :].sum(axis=1) for column in columns], axis=1)
+
+
+def _output_index(scale_outputs: int, classes: list[str] | None, task: str) -> list[int]:
+    """Which explainer outputs belong to which class (binary log-odds models have a single output)."""
+    if task == "regression" or scale_outputs == 1:
+        return [0]
+    return list(range(scale_outputs))
+
+
+def _model_output(pipeline: Pipeline, frame: pd.DataFrame, explainer: Explainer, outputs: int) -> np.ndarray:
+    model = pipeline.named_steps["model"]
+    rows = _transformer(pipeline)(frame)
+    if explainer.scale == "value":
+        return np.asarray(model.predict(_dense(rows)), dtype=float)[:, None]
+    if explainer.scale == "probability":
+        return model.predict_proba(_dense(rows))
+    margin = model.decision_function(_dense(rows))
+    margin = np.asarray(margin, dtype=float)
+    return margin[:, None] if margin.ndim == 1 else margin
+
+
+def explain_global(pipeline: Pipeline, frame: pd.DataFrame, *, task: str, classes: list[str] | None,
+                   seed: int, rows: int = GLOBAL_ROWS, background_rows: int = BACKGROUND_ROWS) -> dict[str, Any]:
+    """Mean |SHAP| per input column (per class for multiclass), beeswarm and dependence data, additivity."""
+    columns = list(pipeline.named_steps["prepare"].columns_)
+    model = pipeline.named_steps["model"]
+    wanted = _tree_rows(model, rows)
+    sample = frame.sample(min(len(frame), wanted), random_state=seed)
+    background = frame.sample(min(len(frame), background_rows), random_state=seed + 1)
+    explainer = make_explainer(pipeline, background, seed)
+    values, base = explainer.explain(_transformer(pipeline)(sample))
+    grouped = _grouped(values, feature_groups(pipeline), columns)
+    output = _model_output(pipeline, sample, explainer, values.shape[2])
+    reference = output if output.shape[1] == values.shape[2] else output[:, -values.shape[2]:]
+    additivity = float(np.abs(grouped.sum(axis=1) + base - reference).max())
+    labels = _output_labels(values.shape[2], classes, task)
+    importance = {label: dict(sorted(((c, float(np.abs(grouped[:, i, k]).mean())) for i, c in enumerate(columns)),
+                                     key=lambda item: -item[1]))
+                  for k, label in enumerate(labels)}
+    focus = len(labels) - 1 if task == "binary" else None  # binary: the positive class
+    overall = (np.abs(grouped).mean(axis=(0, 2)) if focus is None else np.abs(grouped[:, :, focus]).mean(axis=0))
+    order = [columns[i] for i in np.argsort(-overall)]
+    types = pipeline.named_steps["prepare"].types
+    charted = [c for c in order if types.get(c) != "text"][:TOP_FEATURES]  # free text has no "value" to plot
+    return {
+        "method": explainer.method, "scale": explainer.scale, "rows_explained": len(sample),
+        "background_rows": len(background), "seed": seed, "outputs": labels,
+        "importance": importance,
+        "overall": {c: float(overall[columns.index(c)]) for c in order},
+        "base_value": [float(b) for b in base.mean(axis=0)],
+        "beeswarm": _beeswarm(sample, grouped, columns, charted, focus, seed),
+        "additivity_max_error": additivity, "additive": additivity < 1e-6 * max(1.0, float(np.abs(reference).max())),
+    }
+
+
+def _output_labels(outputs: int, classes: list[str] | None, task: str) -> list[str]:
+    if task == "regression" or classes is None:
+        return ["prediction"]
+    if outputs == 1:
+        return [str(classes[1])]
+    return [str(c) for c in classes]
+
+
+def _beeswarm(sample: pd.DataFrame, grouped: np.ndarray, columns: list[str], top: list[str], focus: int | None,
+              seed: int) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(sample), size=min(len(sample), BEESWARM_POINTS), replace=False)
+    points = []
+    for column in top:
+        index = columns.index(column)
+        raw = sample[column].iloc[chosen]
+        numeric = pd.api.types.is_numeric_dtype(raw)
+        # Categories are ranked in sorted order, so every dot gets a colour and a size.
+        ranks = (raw if numeric else raw.astype("string")).rank(pct=True, method="dense")
+        for position, row in enumerate(chosen):
+            value = grouped[row, index, focus] if focus is not None else np.abs(grouped[row, index, :]).sum()
+            shown = raw.iloc[position]
+            points.append({"feature": column, "shap": float(value),
+                           "value": None if pd.isna(shown) else (float(shown) if numeric else str(shown)),
+                           "relative": None if pd.isna(ranks.iloc[position]) else float(ranks.iloc[position])})
+    return points
+
+
+# ── one record ──────────────────────────────────────────────────────────────────────────────────────
+
+
+def explain_record(pipeline: Pipeline, record: pd.DataFrame, background: pd.DataFrame, *, task: str,
+                   classes: list[str] | None, seed: int, top: int = 6) -> dict[str, Any]:
+    """A waterfall from the base value to this record's prediction, and a sentence in plain words."""
+    columns = list(pipeline.named_steps["prepare"].columns_)
+    explainer = make_explainer(pipeline, background.sample(min(len(background), BACKGROUND_ROWS),
+                                                           random_state=seed), seed)
+    values, base = explainer.explain(_transformer(pipeline)(record))
+    grouped = _grouped(values, feature_groups(pipeline), columns)[0]     # (columns, outputs)
+    model = pipeline.named_steps["model"]
+    if task == "regression":
+        k, predicted, label = 0, float(pipeline.predict(record)[0]), None
+        contributions, start, end = grouped[:, 0], float(base[0, 0]), float(pipeline.predict(record)[0])
+    else:
+        proba = pipeline.predict_proba(record)[0]
+        k_class = int(np.argmax(proba))
+        label, predicted = str(model.classes_[k_class]), float(proba[k_class])
+        k = 0 if grouped.shape[1] == 1 else k_class
+        contributions, start, end = _to_probability(grouped[:, k], base[0], k, explainer.scale, proba, k_class)
+    items = sorted(zip(columns, contributions, strict=True), key=lambda item: -abs(item[1]))
+    steps = [{"feature": c, "value": _shown(record[c].iloc[0]), "contribution": float(v)} for c, v in items]
+    return {"method": explainer.method, "task": task, "predicted": label if label is not None else predicted,
+            "probability": predicted if label is not None else None, "base": start, "output": end,
+            "steps": steps, "sentence": sentence(task, label, predicted, steps[:top]),
+            "terms": record_terms(pipeline, record, label) if label is not None else {}}
+
+
+def _to_probability(values: np.ndarray, base: np.ndarray, k: int, scale: str, proba: np.ndarray,
+                    k_class: int) -> tuple[np.ndarray, float, float]:
+    """Rescale log-odds contributions so they add up from the base probability to the predicted one."""
+    target = float(proba[k_class])
+    if scale == "probability":
+        return values, float(base[k]), target
+    if len(base) == 1:  # one log-odds output, for the second class
+        base_probability = float(1 / (1 + np.exp(-base[0])))
+        if k_class == 0:
+            values, base_probability = -values, 1 - base_probability
+    else:  # one output per class: the base probability is the softmax of the base margins
+        shifted = np.exp(base - base.max())
+        base_probability = float(shifted[k] / shifted.sum())
+    total = values.sum()
+    factor = (target - base_probability) / total if abs(total) > 1e-12 else 0.0
+    return values * factor, float(base_probability), target
+
+
+def _shown(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _words(name: str) -> str:
+    return re.sub(r"[_\s]+", " ", name).strip()
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return "missing"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+    return str(value)
+
+
+def sentence(task: str, label: str | None, predicted: float, steps: list[dict[str, Any]]) -> str:
+    """E.g. "Predicted 'yes' with probability 0.82. The main reasons: hours usual 40 (raises it by 0.21)…"."""
+    head = (f"Predicted {predicted:,.2f}." if task == "regression"
+            else f"Predicted {label!r} with probability {predicted:.2f}.")
+    raising = [s for s in steps if s["contribution"] > 0]
+    lowering = [s for s in steps if s["contribution"] < 0]
+    parts = []
+    def amount(value: float) -> str:
+        return f"{abs(value):,.0f}" if task == "regression" and abs(value) >= 100 else f"{abs(value):.2f}"
+
+    if raising:
+        parts.append("The main reasons: " + ", ".join(
+            f"{_words(s['feature'])} {_format(s['value'])} (raises it by {amount(s['contribution'])})"
+            for s in raising))
+    if lowering:
+        parts.append(", ".join(f"{_words(s['feature'])} {_format(s['value'])} lowers it by "
+                               f"{amount(s['contribution'])}" for s in lowering))
+    return " ".join([head, "; ".join(parts) + "."]) if parts else head
+
+
+# ── text models and stability ───────────────────────────────────────────────────────────────────────
+
+
+def text_terms(pipeline: Pipeline, classes: list[str] | None, top: int = 10) -> dict[str, Any]:
+    """For linear text models: the words and n-grams that push each class up or down most."""
+    model = pipeline.named_steps["model"]
+    ct = pipeline.named_steps["preprocess"]
+    coef = getattr(model, "coef_", None)
+    if coef is None:
+        return {}
+    names = np.asarray(ct.get_feature_names_out(), dtype=object)
+    text_mask = np.array([n.startswith("text_") for n in names])
+    if not text_mask.any():
+        return {}
+    terms = np.array([str(n).split("__")[-1] for n in names], dtype=object)
+    coef = np.atleast_2d(coef)
+    labels = [str(classes[1])] if coef.shape[0] == 1 and classes else [str(c) for c in (classes or [])]
+    found = {}
+    for row, label in zip(coef, labels, strict=False):
+        weights = np.where(text_mask, row, 0.0)
+        up = np.argsort(-weights)[:top]
+        down = np.argsort(weights)[:top]
+        found[label] = {"up": [{"term": str(terms[i]), "weight": float(weights[i])} for i in up if weights[i] > 0],
+                        "down": [{"term": str(terms[i]), "weight": float(weights[i])} for i in down if weights[i] < 0]}
+    return found
+
+
+def record_terms(pipeline: Pipeline, record: pd.DataFrame, label: str, top: int = 6) -> dict[str, Any]:
+    """For linear text models: the words of this record that push its predicted class up or down most."""
+    model = pipeline.named_steps["model"]
+    coef = getattr(model, "coef_", None)
+    if coef is None:
+        return {}
+    names = np.asarray(pipeline.named_steps["preprocess"].get_feature_names_out(), dtype=object)
+    text_mask = np.array([str(n).startswith("text_") for n in names])
+    if not text_mask.any():
+        return {}
+    coef = np.atleast_2d(coef)
+    classes = [str(c) for c in model.classes_]
+    row = coef[0] * (1 if label == classes[-1] else -1) if coef.shape[0] == 1 else coef[classes.index(label)]
+    weights = _dense(_transformer(pipeline)(record))[0] * row * text_mask
+    present = np.flatnonzero(weights)
+    ranked = present[np.argsort(-np.abs(weights[present]))][:top]
+    return {"class": label, "terms": [{"term": str(names[i]).split("__")[-1], "effect": float(weights[i])}
+                                      for i in ranked]}
+
+
+def top_overlap(rankings: list[list[str]], top: int = TOP_FEATURES) -> dict[str, Any]:
+    """How much the top features agree across folds: mean pairwise share of shared top-k features."""
+    tops = [set(r[:top]) for r in rankings]
+    pairs = [len(a & b) / max(len(a | b), 1) for i, a in enumerate(tops) for b in tops[i + 1:]]
+    return {"folds": len(rankings), "top": top, "mean_overlap": float(np.mean(pairs)) if pairs else None,
+            "rankings": [r[:top] for r in rankings]}
