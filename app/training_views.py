@@ -268,3 +268,36 @@ def record_explanation(local: dict, *, actual) -> None:
     if local.get("terms", {}).get("terms"):
         st.dataframe(pd.DataFrame(local["terms"]["terms"]).rename(columns={"term": "Word or n-gram",
                                                                            "effect": "Effect"}), hide_index=True)
+
+
+def typed_record(run: TrainingRunPublic):
+    """A form built from the model's input columns; returns the record once submitted, else None."""
+    fields = runs.record_form_fields(settings=resources.settings(), run=run)
+    with st.form("explain_typed"):
+        values = {}
+        for field in fields:
+            key = f"explain_field_{field['name']}"
+            if field["kind"] == "number":
+                values[field["name"]] = st.number_input(field["name"], value=field["default"], key=key)
+            elif field["kind"] == "choice":
+                choices = field["choices"]
+                index = choices.index(field["default"]) if field["default"] in choices else 0
+                values[field["name"]] = st.selectbox(field["name"], choices, index=index, key=key)
+            else:
+                values[field["name"]] = st.text_area(field["name"], key=key)
+        if not st.form_submit_button("Explain this record", type="primary"):
+            return None
+    return runs.record_from_form(run=run, values=values)
+
+
+def export_record(run: TrainingRunPublic, user: UserPublic, local: dict) -> None:
+    """Builders and administrators may take one record's explanation out of the app; it is audited."""
+    if not user.has_role(Role.builder, Role.admin):
+        return
+    if st.checkbox("I need this record's explanation outside Steward", key="explain_export_confirm",
+                   help="Explanations of single records stay in the app unless you export them on purpose; "
+                        "the export is recorded in the audit trail."):
+        with resources.db_session() as session:
+            data = runs.export_record_explanation(session=session, actor=user, run_id=run.id, explanation=local)
+        st.download_button("Download this record's explanation (JSON)", data, file_name=f"run-{run.id}-record.json",
+                           mime="application/json", key="explain_export")

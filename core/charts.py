@@ -335,7 +335,10 @@ def importance_chart(overall: Mapping[str, float], scale: str) -> alt.LayerChart
 def beeswarm_chart(points: Sequence[Mapping[str, Any]], scale: str) -> alt.Chart:
     """Each dot a record: its SHAP value per column; the value's rank is shown by colour and by dot size."""
     order = list(dict.fromkeys(point["feature"] for point in points))
-    return alt.Chart(_data([dict(p) | {"rank": p.get("relative")} for p in points]),
+    # Values of different columns mix numbers and words: shown as text (the tooltip), ranked by "relative".
+    rows = [dict(p) | {"rank": p.get("relative"), "value": "" if p["value"] is None else str(p["value"])}
+            for p in points]
+    return alt.Chart(_data(rows),
                      title="How each column pushes individual predictions").mark_circle(opacity=0.6).encode(
         x=alt.X("shap:Q", title=f"Effect on the prediction ({scale}); right = towards the outcome"),
         y=alt.Y("feature:N", sort=order, title=None),

@@ -22,7 +22,7 @@ if run is None or run.status != "succeeded":
 with resources.db_session() as session:
     explanation = runs.get_explanation(session=session, run_id=run.id)
 
-overall_tab, record_tab = st.tabs(["The model overall", "One record"])
+overall_tab, record_tab, typed_tab = st.tabs(["The model overall", "One record", "Type a record"])
 with overall_tab:
     training_views.explanation_summary(explanation)
     result = explanation.result
@@ -44,14 +44,21 @@ with record_tab:
     records = runs.find_test_records(settings=resources.settings(), run=run, order=order, search=search)
     if records.empty:
         st.info("No test record matches. Clear the search.")
-        st.stop()
-    chosen = st.dataframe(records, on_select="rerun", selection_mode="single-row", key="explain_records",
-                          hide_index=True)
-    picked = chosen.selection.rows[0] if chosen.selection.rows else 0
-    try:
+    else:
+        chosen = st.dataframe(records, on_select="rerun", selection_mode="single-row", key="explain_records",
+                              hide_index=True)
+        picked = chosen.selection.rows[0] if chosen.selection.rows else 0
         local = runs.explain_record(settings=resources.settings(), run=run,
                                     record=records.iloc[[picked]].drop(columns=["actual", "predicted"]))
-    except DomainError as error:
-        st.error(widgets.md(error))
-        st.stop()
-    training_views.record_explanation(local, actual=records.iloc[picked]["actual"])
+        training_views.record_explanation(local, actual=records.iloc[picked]["actual"])
+        training_views.export_record(run, user, local)
+
+with typed_tab:
+    typed = training_views.typed_record(run)
+    if typed is not None:
+        try:
+            local = runs.explain_record(settings=resources.settings(), run=run, record=typed)
+        except DomainError as error:
+            st.error(widgets.md(error))
+        else:
+            training_views.record_explanation(local, actual="(typed in)")

@@ -763,3 +763,46 @@ def explain_record(*, settings: Settings, run: TrainingRunPublic, record: pd.Dat
                                   background.sample(min(len(background), settings.explain_background_rows),
                                                     random_state=run.seed),
                                   task=run.task, classes=run.classes, seed=run.seed)
+
+
+def export_record_explanation(*, session: Session, actor: UserPublic, run_id: int,
+                              explanation: dict[str, Any]) -> bytes:
+    """A single record's explanation as JSON, for builders and administrators only, and audited.
+
+    Record-level explanations otherwise stay inside the app (disclosure control).
+    """
+    import json
+
+    require_role(actor, Role.builder, Role.admin)
+    get_run(session=session, run_id=run_id)
+    audit.record_event(session, actor=actor, action="explanation.record.export", entity_type="training_run",
+                       entity_id=run_id, details={"predicted": str(explanation.get("predicted")),
+                                                  "features": [s["feature"] for s in explanation.get("steps", [])]})
+    session.commit()
+    return json.dumps({"run_id": run_id, **explanation}, indent=2, default=str).encode()
+
+
+def record_form_fields(*, settings: Settings, run: TrainingRunPublic) -> list[dict[str, Any]]:
+    """What a form for typing in one record needs: each input column's type, choices and a typical value."""
+    test = load_test_set(settings=settings, run=run)
+    fields = []
+    for name, kind in run.feature_types.items():
+        column = test[name]
+        if kind in (ColumnType.numeric, ColumnType.datetime) and pd.api.types.is_numeric_dtype(column):
+            fields.append({"name": name, "kind": "number", "default": float(column.median())
+                           if column.notna().any() else 0.0})
+        elif kind in (ColumnType.categorical, ColumnType.boolean):
+            choices = sorted(column.dropna().astype(str).unique().tolist())[:200]
+            fields.append({"name": name, "kind": "choice", "choices": choices,
+                           "default": str(column.mode().iloc[0]) if column.notna().any() else None})
+        else:
+            fields.append({"name": name, "kind": "text", "default": ""})
+    return fields
+
+
+def record_from_form(*, run: TrainingRunPublic, values: dict[str, Any]) -> pd.DataFrame:
+    """One typed-in record in the canonical form the model expects."""
+    from core.data.schema import apply_types
+
+    raw = pd.DataFrame([{name: values.get(name) for name in run.feature_types}])
+    return apply_types(raw.astype(object), dict(run.feature_types))
