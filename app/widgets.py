@@ -64,6 +64,19 @@ def require_project() -> ProjectPublic:
     return project
 
 
+def require_datasets(project: ProjectPublic) -> list:
+    """Page guard: the project's datasets, or a pointer to the Data page and stop."""
+    from core import datasets
+
+    with resources.db_session() as session:
+        found = datasets.list_datasets(session=session, project_id=project.id)
+    if not found:
+        st.info("This project has no data yet.")
+        st.page_link(navigation.page_for("data.py"), label="Upload data", icon=":material/upload_file:")
+        st.stop()
+    return found
+
+
 def dataset_version_summary(version: DatasetVersionPublic) -> None:
     """A version's fingerprint, metadata and dataset-level warnings."""
     cols = st.columns(4)

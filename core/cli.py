@@ -269,16 +269,11 @@ def data_contract(env: Env, project_name: str, dataset_name: str, username: str,
     """Derive a new data contract for DATASET from one of its versions."""
     with env.session() as session:
         actor = env.actor(session, username)
-        target = projects.get_project_by_name(session=session, name=project_name)
-        dataset = datasets.get_dataset_by_name(session=session, project_id=target.id, name=dataset_name)
-        versions = datasets.list_versions(session=session, dataset_id=dataset.id)
-        chosen = next((v for v in versions if number in (None, v.number)), None)
-        if chosen is None:
-            raise DomainError(f"{dataset.name} has no version {number}.")
+        chosen = _find_version(session, project_name, dataset_name, number)
         saved = datasets.save_contract(session=session, settings=env.settings, actor=actor, version_id=chosen.id)
-    env.emit({"dataset": dataset.name, "contract": saved.number, "based_on_version": chosen.number,
+    env.emit({"dataset": chosen.dataset_name, "contract": saved.number, "based_on_version": chosen.number,
               "columns": list(saved.content["columns"])},
-             f"Saved contract {saved.number} of {dataset.name}, derived from version {chosen.number}.")
+             f"Saved contract {saved.number} of {chosen.dataset_name}, derived from version {chosen.number}.")
 
 
 @data.command("validate")

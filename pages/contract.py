@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import auth, navigation, resources, state, widgets
+from app import auth, resources, state, widgets
 from core import datasets
 from core.errors import DomainError
 from core.models import Role
@@ -13,12 +13,7 @@ st.title("Data contract")
 st.write("A data contract says what later files for this dataset must look like: which columns, of which "
          "type, with which categories and ranges. New batches for scoring and retraining are checked against it.")
 
-with resources.db_session() as session:
-    found = datasets.list_datasets(session=session, project_id=project.id)
-if not found:
-    st.info("This project has no data yet.")
-    st.page_link(navigation.page_for("data.py"), label="Upload data", icon=":material/upload_file:")
-    st.stop()
+found = widgets.require_datasets(project)
 
 dataset = st.selectbox("Dataset", found, format_func=lambda d: d.name, key="contract_dataset")
 with resources.db_session() as session:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import auth, navigation, resources, state, widgets
+from app import auth, resources, state, widgets
 from core import charts, datasets
 from core.errors import DomainError
 
@@ -12,12 +12,7 @@ st.title("Versions and profiles")
 st.write("Every upload is kept as a numbered version. Read a version's profile to spot problems before "
          "training, or compare two versions to see what changed.")
 
-with resources.db_session() as session:
-    found = datasets.list_datasets(session=session, project_id=project.id)
-if not found:
-    st.info("This project has no data yet.")
-    st.page_link(navigation.page_for("data.py"), label="Upload data", icon=":material/upload_file:")
-    st.stop()
+found = widgets.require_datasets(project)
 
 ids = [d.id for d in found]
 current = state.get(state.DATASET_ID)

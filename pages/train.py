@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import auth, navigation, resources, state, training_views, widgets
+from app import auth, resources, state, training_views, widgets
 from core import datasets
 from core.errors import DomainError
 from core.models import Role
@@ -14,12 +14,7 @@ st.title("Train")
 st.write("Choose the data and the column to predict. Steward tries a fixed list of well-tested models, "
          "checks each by cross-validation, and tests the best one on data it never saw.")
 
-with resources.db_session() as session:
-    found = datasets.list_datasets(session=session, project_id=project.id)
-if not found:
-    st.info("This project has no data yet.")
-    st.page_link(navigation.page_for("data.py"), label="Upload data", icon=":material/upload_file:")
-    st.stop()
+found = widgets.require_datasets(project)
 
 left, right = st.columns(2)
 dataset = left.selectbox("Dataset", found, format_func=lambda d: d.name, key="train_dataset")
