@@ -42,9 +42,13 @@ def follow_training(run_id: int, user: UserPublic) -> None:
 
 
 def leaderboard(run: TrainingRunPublic) -> None:
-    st.dataframe(pd.DataFrame([{"Model": row["description"], "Mean": row["mean"], "± (std)": row["std"],
-                                "Fit time (s)": row["fit_seconds"]} for row in run.leaderboard]),
+    better = evaluation.GREATER_IS_BETTER[run.primary_metric]
+    ranked = sorted(run.leaderboard, key=lambda row: -row["mean"] if better else row["mean"])  # best first
+    st.dataframe(pd.DataFrame([{"": "chosen" if row["candidate"] == run.chosen_candidate else "",
+                                "Model": row["description"], "Mean": row["mean"], "± (std)": row["std"],
+                                "Fit time (s)": row["fit_seconds"]} for row in ranked]),
                  hide_index=True, column_config={
+                     "Model": st.column_config.TextColumn(width="large"),
                      "Mean": st.column_config.NumberColumn(evaluation.metric_label(run.primary_metric), format="%.4f"),
                      "± (std)": st.column_config.NumberColumn(format="%.4f"),
                      "Fit time (s)": st.column_config.NumberColumn(format="%.2f")})
@@ -109,7 +113,7 @@ def diagnostics(run: TrainingRunPublic, user: UserPublic) -> None:
         _decision_threshold(run, user)
     else:  # many classes: each chart gets the full width
         st.altair_chart(charts.confusion_chart(found["confusion"]), width="content")
-        st.altair_chart(charts.coding_tradeoff_chart(found["coding_tradeoff"], run.coding_threshold))
+        st.altair_chart(charts.coding_tradeoff_chart(found["coding_tradeoff"], run.coding_threshold), width="content")
         _coding_threshold(run, user)
 
 
@@ -168,7 +172,9 @@ def reproducibility(run: TrainingRunPublic, user: UserPublic) -> None:
             f"Seed {run.seed}; candidates evaluated: {', '.join(run.finished_candidates)}\n"
             f"Model file SHA-256 {run.model_sha256}\nTest predictions hash {run.prediction_hash}\n"
             f"{run.code_version}; Python {env.get('python')}; "
-            + ", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items() if v))
+            + ", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items() if v and k != "steward"))
+    st.caption("Reproduce re-runs the same search on the same data with the same seed, evaluating exactly the "
+               "candidates listed above, and checks that the test predictions are identical.")
     with resources.db_session() as session:
         certificate = runs.latest_certificate(session=session, run_id=run.id)
     if certificate is not None and certificate.job_id is not None and certificate.status == "running":

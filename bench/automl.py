@@ -161,14 +161,9 @@ def step_train(version_id: int, target: str, budget: float) -> dict:
         run = runs.run_training(session=session, settings=settings, run_id=run.id, actor=actor,
                                 progress=lambda f, m: marks.append((time.perf_counter() - start, f, m)))
         wall = time.perf_counter() - start
+    # Exact, but of this process only. (RUSAGE_CHILDREN is no help for the workers: Linux carries the pre-exec
+    # high-water mark of a forked child into it, so it reports this process's peak again.)
     self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    try:  # stop joblib's reusable workers so that they are reaped and counted in RUSAGE_CHILDREN
-        from joblib.externals.loky import get_reusable_executor
-
-        get_reusable_executor().shutdown(wait=True)
-    except Exception:  # noqa: BLE001 - the figure is informative only
-        pass
-    worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
     def at(prefix: str) -> float | None:
         return next((t for t, _f, m in marks if m.startswith(prefix)), None)
@@ -184,7 +179,7 @@ def step_train(version_id: int, target: str, budget: float) -> dict:
         "leaderboard": [{k: row[k] for k in ("candidate", "mean", "std", "fit_seconds")} for row in run.leaderboard],
         "steward_stored": run.evaluation["metrics"][run.primary_metric]["value"],
         "dummy_stored": run.baseline[run.primary_metric],
-        "main_maxrss_mb": round(self_peak / 1024), "largest_worker_maxrss_mb": round(worker_peak / 1024),
+        "main_maxrss_mb": round(self_peak / 1024),
     }
 
 
@@ -389,8 +384,7 @@ def big_table(r: dict, budget: float) -> str:
         ("candidates finished", f"{len(r['finished'])}/{len(r['candidates'])}: {', '.join(r['finished'])}"),
         ("peak memory, process tree RSS (sampled)", f"{r['tree_peak_rss_mb']:,} MiB"),
         ("peak memory, process tree PSS (sampled)", f"{r['tree_peak_pss_mb']:,} MiB"),
-        ("peak RSS main process / largest worker (ru_maxrss)",
-         f"{r['main_maxrss_mb']:,} MiB / {r['largest_worker_maxrss_mb']:,} MiB"),
+        ("peak memory, main process alone (ru_maxrss, exact)", f"{r['main_maxrss_mb']:,} MiB"),
         (f"test {r['metric']}: Steward / dummy", f"{_fmt(r['steward_stored'])} / {_fmt(r['dummy_stored'])}"),
     ]
     if "hgb" in r:

@@ -109,6 +109,9 @@ def column_chart(column_name: str, column_profile: Mapping[str, Any]) -> alt.Cha
 
 SQUARE = 320
 CELL = 44
+# Streamlit gives a chart without an autosize of its own the "fit" mode, which shrinks the plot until title, axes
+# and legend fit inside width x height: a 200-pixel confusion matrix became a sliver. "pad" keeps the plot's size.
+FIXED_SIZE = alt.AutoSizeParams(type="pad", contains="padding")
 MIN_MATRIX_SIZE = 200
 MAX_MATRIX_SIZE = 640
 REFERENCE_DASH = [4, 4]
@@ -145,7 +148,8 @@ def confusion_chart(confusion: Mapping[str, Any]) -> alt.LayerChart:
         y=alt.Y("actual:N", sort=classes, title="Actual class"),
     )
     cells = base.mark_rect().encode(
-        color=alt.Color("count:Q", title="Rows", scale=alt.Scale(scheme="blues")),
+        # From zero, so that the half-way shade matches where the labels turn white (count > darkest / 2).
+        color=alt.Color("count:Q", title="Rows", scale=alt.Scale(scheme="blues", domainMin=0)),
         tooltip=[alt.Tooltip("actual:N", title="Actual"), alt.Tooltip("predicted:N", title="Predicted"),
                  alt.Tooltip("count:Q", title="Rows", format=","),
                  alt.Tooltip("share:Q", title="Share of the actual class", format=".1%"),
@@ -158,7 +162,7 @@ def confusion_chart(confusion: Mapping[str, Any]) -> alt.LayerChart:
     )
     size = min(max(CELL * len(classes), MIN_MATRIX_SIZE), MAX_MATRIX_SIZE)
     return alt.layer(cells, labels, title="Actual against predicted class (rows per cell)").properties(
-        width=size, height=size)
+        width=size, height=size, autosize=FIXED_SIZE)
 
 
 def _curve_rows(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -180,14 +184,15 @@ def roc_chart(points: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
     """The ROC curve, with the dashed diagonal a model guessing at random would draw."""
     curve = _curve_chart(points, "False positive rate (share of negatives flagged)",
                          "True positive rate (share of positives found)")
-    return alt.layer(curve, _reference_diagonal("chance"), title="ROC curve").properties(width=SQUARE, height=SQUARE)
+    return alt.layer(curve, _reference_diagonal("chance"), title="ROC curve").properties(
+        width=SQUARE, height=SQUARE, autosize=FIXED_SIZE)
 
 
 def pr_chart(points: Sequence[Mapping[str, Any]]) -> alt.Chart:
     """The precision-recall curve: how many flagged rows are right as more of the positives are found."""
     curve = _curve_chart(points, "Recall (share of positives found)",
                          "Precision (share of flagged rows that are right)")
-    return curve.properties(title="Precision against recall", width=SQUARE, height=SQUARE)
+    return curve.properties(title="Precision against recall", width=SQUARE, height=SQUARE, autosize=FIXED_SIZE)
 
 
 def calibration_chart(bins: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
@@ -201,9 +206,12 @@ def calibration_chart(bins: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
                  alt.Tooltip("count:Q", title="Rows in the bin", format=",")],
     )
     line = base.mark_line()
-    dots = base.mark_circle().encode(size=alt.Size("count:Q", title="Rows in the bin"))
+    # The legend goes below: beside the square it would not fit in half the page.
+    dots = base.mark_circle().encode(size=alt.Size("count:Q", title="Rows in the bin",
+                                                   legend=alt.Legend(orient="bottom")))
     return alt.layer(line, dots, _reference_diagonal("perfectly calibrated"),
-                     title="Calibration: predicted against observed").properties(width=SQUARE, height=SQUARE)
+                     title="Calibration: predicted against observed").properties(
+        width=SQUARE, height=SQUARE, autosize=FIXED_SIZE)
 
 
 def residuals_chart(points: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
@@ -228,20 +236,21 @@ def coding_tradeoff_chart(tradeoff: Sequence[Mapping[str, Any]],
     measures = {"coverage": "Share coded automatically", "accuracy": "Accuracy of the automatic codes"}
     rows = [{"threshold": row["threshold"], "measure": title, "value": row[key], "count": row["count"]}
             for row in tradeoff for key, title in measures.items()]
-    legend = {"title": "Line", "sort": list(measures.values())}
+    # Colour, dash and shape of "measure" all keep their legend: Streamlit's Vega-Lite merges them into one, but
+    # draws none at all if any of them says legend=None (a long label limit keeps the names whole).
+    legend = {"title": "Line", "sort": list(measures.values()), "legend": alt.Legend(labelLimit=300)}
     base = alt.Chart(_data(rows)).encode(
         x=alt.X("threshold:Q", title="Confidence threshold (top class probability)", scale=_share_scale()),
         y=alt.Y("value:Q", title="Share", scale=_share_scale(), axis=alt.Axis(format="%")),
-        color=alt.Color("measure:N", legend=None, **legend),
+        color=alt.Color("measure:N", **legend),
         tooltip=[alt.Tooltip("threshold:Q", title="Threshold", format=".2f"), alt.Tooltip("measure:N", title="Measure"),
                  alt.Tooltip("value:Q", title="Value", format=".1%"),
                  alt.Tooltip("count:Q", title="Records coded automatically", format=",")],
     )
-    # One legend, by line style: Vega-Lite would draw a separate legend for each channel of each layer.
     lines = base.mark_line().encode(strokeDash=alt.StrokeDash("measure:N", **legend))
     # A marker every 0.05 tells the lines apart by shape as well, without crowding them.
     markers = base.transform_filter("round(datum.threshold * 100) % 5 == 0").mark_point(filled=True, size=40).encode(
-        shape=alt.Shape("measure:N", legend=None, **legend))
+        shape=alt.Shape("measure:N", **legend))
     layers = [lines, markers]
     if chosen_threshold is not None:
         chosen = alt.Chart(_data([{"threshold": float(chosen_threshold),
@@ -250,7 +259,7 @@ def coding_tradeoff_chart(tradeoff: Sequence[Mapping[str, Any]],
                    chosen.mark_text(align="left", baseline="bottom", dx=4, y=HEIGHT - 4, color=REFERENCE_COLOUR).encode(
                        text="label:N")]
     return alt.layer(*layers, title="Automatic coding: how many records, how accurately").properties(
-        width=WIDTH, height=HEIGHT)
+        width=WIDTH, height=HEIGHT, autosize=FIXED_SIZE)
 
 
 def leaderboard_chart(rows: Sequence[Mapping[str, Any]],
@@ -351,14 +360,18 @@ def beeswarm_chart(points: Sequence[Mapping[str, Any]], scale: str) -> alt.Chart
 
 
 def dependence_chart(points: Sequence[Mapping[str, Any]], feature: str, scale: str) -> alt.Chart:
-    """SHAP value against the column's value, for one column."""
+    """SHAP value against the column's value, for one column (a category per row, its name read across)."""
     rows = [p for p in points if p["feature"] == feature and p["value"] is not None]
     numeric = all(isinstance(p["value"], int | float) for p in rows)
-    return alt.Chart(_data(rows), title=f"Effect of {feature} by its value").mark_point(filled=True).encode(
-        x=alt.X("value:Q" if numeric else "value:N", title=feature),
-        y=alt.Y("shap:Q", title=f"Effect on the prediction ({scale})"),
-        tooltip=[alt.Tooltip("value:N", title=feature), alt.Tooltip("shap:Q", title="Effect", format=".3f")],
-    ).properties(width=WIDTH, height=HEIGHT)
+    effect = f"Effect on the prediction ({scale})"
+    chart = alt.Chart(_data(rows), title=f"Effect of {feature} by its value").mark_point(filled=True).encode(
+        tooltip=[alt.Tooltip("value:N", title=feature), alt.Tooltip("shap:Q", title="Effect", format=".3f")])
+    if numeric:
+        return chart.encode(x=alt.X("value:Q", title=feature), y=alt.Y("shap:Q", title=effect)).properties(
+            width=WIDTH, height=HEIGHT)
+    # Category names along an x axis are turned on end and, in a fixed height, squeeze the plot to a line.
+    return chart.encode(x=alt.X("shap:Q", title=effect), y=alt.Y("value:N", title=feature)).properties(
+        width=WIDTH, height=alt.Step(BAR_HEIGHT))
 
 
 def waterfall_chart(explanation: Mapping[str, Any], top: int = 8) -> alt.LayerChart:

@@ -22,6 +22,7 @@ BACKGROUND_ROWS = 200       # background for linear and permutation explainers
 BEESWARM_POINTS = 300       # points per feature in the stored beeswarm
 TOP_FEATURES = 10
 _TREE_WORK = 3e9            # rough budget of tree-SHAP work for the global sample, to keep it to seconds
+_CHUNK_VALUES = 5e6         # SHAP values held at once before grouping (a text model has thousands of columns)
 
 
 @dataclass
@@ -164,16 +165,24 @@ def explain_global(pipeline: Pipeline, frame: pd.DataFrame, *, task: str, classe
     sample = frame.sample(min(len(frame), wanted), random_state=seed)
     background = frame.sample(min(len(frame), background_rows), random_state=seed + 1)
     explainer = make_explainer(pipeline, background, seed)
-    values, base = explainer.explain(_transformer(pipeline)(sample))
-    grouped = _grouped(values, feature_groups(pipeline), columns)
-    output = _model_output(pipeline, sample, explainer, values.shape[2])
-    reference = output if output.shape[1] == values.shape[2] else output[:, -values.shape[2]:]
+    transformed, groups = _transformer(pipeline)(sample), feature_groups(pipeline)
+    # Group chunk by chunk: rows × transformed columns × classes of a text model would not fit in memory.
+    step = max(1, int(_CHUNK_VALUES // (transformed.shape[1] * max(len(classes or []), 1))))
+    pieces = []
+    for start in range(0, transformed.shape[0], step):
+        values, chunk_base = explainer.explain(transformed[start:start + step])
+        pieces.append((_grouped(values, groups, columns), chunk_base))
+    grouped, base = np.concatenate([g for g, _ in pieces]), np.concatenate([b for _, b in pieces])
+    outputs = grouped.shape[2]
+    output = _model_output(pipeline, sample, explainer, outputs)
+    reference = output if output.shape[1] == outputs else output[:, -outputs:]
     additivity = float(np.abs(grouped.sum(axis=1) + base - reference).max())
-    labels = _output_labels(values.shape[2], classes, task)
+    labels = _output_labels(outputs, classes, task)
     importance = {label: dict(sorted(((c, float(np.abs(grouped[:, i, k]).mean())) for i, c in enumerate(columns)),
                                      key=lambda item: -item[1]))
                   for k, label in enumerate(labels)}
-    focus = len(labels) - 1 if task == "binary" else None  # binary: the positive class
+    # Binary: the positive class; regression: the one output. Only multiclass sums |SHAP| over the classes.
+    focus = len(labels) - 1 if task == "binary" or len(labels) == 1 else None
     overall = (np.abs(grouped).mean(axis=(0, 2)) if focus is None else np.abs(grouped[:, :, focus]).mean(axis=0))
     order = [columns[i] for i in np.argsort(-overall)]
     types = pipeline.named_steps["prepare"].types
@@ -237,7 +246,7 @@ def explain_record(pipeline: Pipeline, record: pd.DataFrame, background: pd.Data
         k_class = int(np.argmax(proba))
         label, predicted = str(model.classes_[k_class]), float(proba[k_class])
         k = 0 if grouped.shape[1] == 1 else k_class
-        contributions, start, end = _to_probability(grouped[:, k], base[0], k, explainer.scale, proba, k_class)
+        contributions, start, end = _to_probability(grouped, base[0], k, explainer.scale, proba, k_class)
     items = sorted(zip(columns, contributions, strict=True), key=lambda item: -abs(item[1]))
     steps = [{"feature": c, "value": _shown(record[c].iloc[0]), "contribution": float(v)} for c, v in items]
     return {"method": explainer.method, "task": task, "predicted": label if label is not None else predicted,
@@ -246,22 +255,44 @@ def explain_record(pipeline: Pipeline, record: pd.DataFrame, background: pd.Data
             "terms": record_terms(pipeline, record, label) if label is not None else {}}
 
 
-def _to_probability(values: np.ndarray, base: np.ndarray, k: int, scale: str, proba: np.ndarray,
+def _to_probability(grouped: np.ndarray, base: np.ndarray, k: int, scale: str, proba: np.ndarray,
                     k_class: int) -> tuple[np.ndarray, float, float]:
-    """Rescale log-odds contributions so they add up from the base probability to the predicted one."""
+    """Rescale log-odds contributions so they add up from the base probability to the predicted one.
+
+    ``grouped`` is (columns, outputs). The rescaling factor is always positive, so a column that raises the
+    predicted class's log-odds also raises its probability.
+    """
     target = float(proba[k_class])
     if scale == "probability":
-        return values, float(base[k]), target
+        return grouped[:, k], float(base[k]), target
     if len(base) == 1:  # one log-odds output, for the second class
-        base_probability = float(1 / (1 + np.exp(-base[0])))
+        values, base_probability = grouped[:, 0], float(1 / (1 + np.exp(-base[0])))
         if k_class == 0:
             values, base_probability = -values, 1 - base_probability
-    else:  # one output per class: the base probability is the softmax of the base margins
-        shifted = np.exp(base - base.max())
-        base_probability = float(shifted[k] / shifted.sum())
+    else:  # one output per class (softmax): the base probability is the softmax of the base margins
+        values, base_probability = _log_probability_shares(grouped, base, k), float(_softmax(base)[k])
     total = values.sum()
     factor = (target - base_probability) / total if abs(total) > 1e-12 else 0.0
     return values * factor, float(base_probability), target
+
+
+def _softmax(margins: np.ndarray) -> np.ndarray:
+    shifted = np.exp(margins - margins.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _log_probability_shares(grouped: np.ndarray, base: np.ndarray, k: int, steps: int = 256) -> np.ndarray:
+    """Each column's share of the change in log p_k between the base margins and the record's margins.
+
+    log p_k = m_k - logsumexp(m). Along the straight path m(t) = base + t * total, the change of logsumexp is
+    the integral of softmax(m(t)) · total, so column j's share is its class-k value minus the path-averaged
+    probabilities · its values. The shares add up to the change in log p_k, whose sign is that of the change
+    in p_k. (The class-k margin alone can rise while p_k falls, when another class's margin rises more.)
+    """
+    total = grouped.sum(axis=0)
+    along = (np.arange(steps) + 0.5) / steps
+    mean_probability = _softmax(base[None, :] + along[:, None] * total[None, :]).mean(axis=0)
+    return grouped[:, k] - grouped @ mean_probability
 
 
 def _shown(value: Any) -> Any:
@@ -296,9 +327,10 @@ def sentence(task: str, label: str | None, predicted: float, steps: list[dict[st
         parts.append("The main reasons: " + ", ".join(
             f"{_words(s['feature'])} {_format(s['value'])} (raises it by {amount(s['contribution'])})"
             for s in raising))
-    if lowering:
-        parts.append(", ".join(f"{_words(s['feature'])} {_format(s['value'])} lowers it by "
-                               f"{amount(s['contribution'])}" for s in lowering))
+    if lowering:  # the lead-in also when every main reason lowers it (the prediction is below the average)
+        parts.append(("" if parts else "The main reasons: ") + ", ".join(
+            f"{_words(s['feature'])} {_format(s['value'])} lowers it by {amount(s['contribution'])}"
+            for s in lowering))
     return " ".join([head, "; ".join(parts) + "."]) if parts else head
 
 

@@ -6,6 +6,7 @@ so a run from the browser and from the command line give the same model for the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import platform
@@ -298,6 +299,27 @@ def _warm_up_workers() -> None:
     from joblib import Parallel, delayed
 
     Parallel(n_jobs=2)(delayed(abs)(n) for n in range(2))
+    _stop_workers_at_exit()
+
+
+@functools.cache
+def _stop_workers_at_exit() -> None:
+    """Stop joblib's workers when this process exits, not 5 minutes later.
+
+    A job's worker process waits at exit for its child processes, and joblib's idle workers only leave after their
+    300 s timeout: without this, ``JobRunner.shutdown`` hangs that long after any training job.
+    """
+    from multiprocessing.util import Finalize
+
+    Finalize(None, _stop_workers, exitpriority=10)  # runs before multiprocessing joins the children
+
+
+def _stop_workers() -> None:
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)  # joblib's shared pool, when one was started
+    if executor is not None:
+        executor.shutdown(wait=True)
 
 
 def prediction_hash(predictions: np.ndarray) -> str:
@@ -358,10 +380,11 @@ def execute_run(*, session: Session, settings: Settings, run_id: int, progress=N
     report(0.04, "Starting the workers")
     _warm_up_workers()  # starting the two worker processes can take seconds; the budget is for models
     started, leaderboard, finished = time.monotonic(), [], []
+    slowest = 0.0  # seconds of the slowest candidate so far, to judge whether the next one still fits
     for index, candidate in enumerate(todo):
         elapsed = time.monotonic() - started
-        if only is None and finished and elapsed >= budget:
-            break  # the budget stops the search; at least one candidate always finishes
+        if only is None and finished and elapsed + slowest > budget:
+            break  # the budget stops the search before a candidate that would overrun; one always finishes
         left = f", {max(budget - elapsed, 0):.0f} s left" if only is None else ""
         report(0.05 + 0.7 * index / len(todo), f"Evaluating {candidate.description} ({index + 1} of {len(todo)}{left})")
         pipeline = build_pipeline(candidate, run.feature_types, run.seed)
@@ -369,6 +392,7 @@ def execute_run(*, session: Session, settings: Settings, run_id: int, progress=N
                                 scoring=SCORERS[run.primary_metric], n_jobs=2, error_score="raise")
         # scikit-learn negates losses so that greater is better; store them as the user knows them.
         values = scores["test_score"] * (-1 if SCORERS[run.primary_metric].startswith("neg_") else 1)
+        slowest = max(slowest, time.monotonic() - started - elapsed)
         leaderboard.append({"candidate": candidate.name, "description": candidate.description,
                             "mean": float(values.mean()), "std": float(values.std()),
                             "fit_seconds": float(scores["fit_time"].mean()), "folds": len(values)})
@@ -515,16 +539,44 @@ def training_job(ctx) -> dict[str, Any]:
 # ── reading back ────────────────────────────────────────────────────────────────────────────────────
 
 
+def _abandoned_by(session: Session, job_id: int | None):
+    """The job, when it ended (failed or cancelled) without finishing what it was started for."""
+    from core.models import Job, JobStatus
+
+    job = session.get(Job, job_id) if job_id is not None else None
+    return job if job is not None and job.status in (JobStatus.failed, JobStatus.cancelled) else None
+
+
+def _settle(session: Session, run: TrainingRun) -> TrainingRun:
+    """End a queued or running run whose job has ended: its worker crashed or the server restarted mid-run.
+
+    The job function records the run's outcome before the job's, so an ended job with an unfinished run means the
+    function never got there; without this the run would show "running" forever.
+    """
+    job = _abandoned_by(session, run.job_id) if run.status in (RunStatus.queued, RunStatus.running) else None
+    if job is None:
+        return run
+    cancelled = job.status == "cancelled"
+    run.status = RunStatus.cancelled if cancelled else RunStatus.failed
+    run.error = "Cancelled by the user." if cancelled else (job.error or "The training job stopped.")
+    run.finished_at = utcnow()
+    session.add(run)
+    audit.record_event(session, actor=None, action=f"training.run.{run.status}", entity_type="training_run",
+                       entity_id=run.id, details={"error": run.error, "job": job.id})
+    session.commit()
+    return run
+
+
 def get_run(*, session: Session, run_id: int) -> TrainingRunPublic:
     run = session.get(TrainingRun, run_id)
     if run is None:
         raise NotFound(f"There is no training run {run_id}.")
-    return _public(session, run)
+    return _public(session, _settle(session, run))
 
 
 def list_runs(*, session: Session, project_id: int) -> list[TrainingRunPublic]:
     query = select(TrainingRun).where(TrainingRun.project_id == project_id).order_by(col(TrainingRun.id).desc())
-    return [_public(session, run) for run in session.exec(query)]
+    return [_public(session, _settle(session, run)) for run in session.exec(query).all()]
 
 
 def load_run_model(*, settings: Settings, run: TrainingRunPublic):
@@ -615,6 +667,12 @@ def reproduction_job(ctx) -> dict[str, Any]:
 def latest_certificate(*, session: Session, run_id: int) -> RunCertificatePublic | None:
     found = session.exec(select(RunCertificate).where(RunCertificate.run_id == run_id)
                          .order_by(col(RunCertificate.id).desc())).first()
+    job = _abandoned_by(session, found.job_id) if found is not None and found.status == "running" else None
+    if job is not None:  # the re-run's worker crashed or the server restarted: it will never finish
+        found.status, found.finished_at = "failed", utcnow()
+        found.differences = {"error": f"The re-run stopped: {job.error or 'it was cancelled.'}"}
+        session.add(found)
+        session.commit()
     return RunCertificatePublic.model_validate(found, from_attributes=True) if found else None
 
 

@@ -103,7 +103,9 @@ def test_builder_starts_training_and_follows_it_to_the_results(app_test, db, tea
     assert f"Training run {run.id} (employed): done." in plain(at.success)
     assert at.subheader[0].value == f"Run {run.id}: predicting employed"
     leaderboard = at.dataframe[0].value
-    assert list(leaderboard["Model"]) == [row["description"] for row in run.leaderboard]
+    best_first = sorted(run.leaderboard, key=lambda row: -row["mean"])  # ROC AUC: greater is better
+    assert list(leaderboard["Model"]) == [row["description"] for row in best_first]
+    assert list(leaderboard[""]).count("chosen") == 1
     assert ("See the results", "run") in page_links(at)
 
 
