@@ -246,7 +246,11 @@ def explanation_summary(explanation) -> None:
                f"values on the {explanation.scale} scale. "
                + ("They add up to the model's output (checked)." if explanation.additive
                   else f"Warning: they miss the model's output by up to {explanation.additivity_max_error:.2g}."))
-    if overlap is not None:
+    columns = len(explanation.result.get("overall", {}))
+    if overlap is not None and columns <= stability["top"]:  # every column is in every top list: 100 % says nothing
+        st.caption(f"Stability: not measured. The model has only {columns} input columns, so all of them are in the "
+                   f"top {stability['top']} of every model refitted on {stability['folds']} cross-validation folds.")
+    elif overlap is not None:
         st.caption(f"Stability: the top {stability['top']} columns agree {overlap:.0%} between models refitted on "
                    f"{stability['folds']} cross-validation folds.")
 

@@ -2,7 +2,8 @@
 
 Run::
 
-    .venv/bin/python bench/automl.py [--budget 60] [--only NAME ...] [--big] [--json PATH]
+    .venv/bin/python bench/automl.py [--budget 60] [--only NAME ...] [--seeds N] [--big] [--json PATH]
+    .venv/bin/python bench/automl.py --report PATH      # reprint the tables of a (possibly partial) --json file
 
 For each dataset the CSV is written to a temporary folder, then three fresh processes run in a temporary store
 (``STEWARD_HOME`` in a temp dir), so each one's peak memory is its own:
@@ -15,6 +16,15 @@ For each dataset the CSV is written to a temporary folder, then three fresh proc
    Steward's preprocessing (``build_pipeline`` of the ``gradient_boosting`` candidate, ``random_state=0``) and the
    prior/mean dummy, and score Steward, HGB and the dummy with ``evaluation.compute_metrics`` on the same test rows
    with the run's primary metric.
+
+``--seeds N`` repeats steps 2 and 3 with the run seeds 42, 43, ..., 42 + N - 1 (``create_run(seed=...)``; 42 is its
+default, so ``--seeds 1`` is the single run it always was). The seed drives the run's train/test split, the CV
+folds, the search subsample and the candidates' own randomness, so each seed is a new split and a new search; HGB
+default and the dummy are refitted on each seed's training rows and scored on its test rows. The loop goes seed by
+seed over all datasets (every dataset is ingested once, up front), so an interrupted run still holds complete
+rounds in ``--json``. With N > 1 the summary gives per dataset the mean ± sample standard deviation over seeds
+of Steward, HGB default and the dummy, the paired difference Steward − HGB (mean ± std over seeds, same test rows
+per seed), how many seeds Steward was better / equal / worse than HGB, and the mean time used.
 
 ``--big`` runs only the 1,000,000 × 30 mixed set and reports search time against the budget, final-fit time,
 total time and peak memory. Prints Markdown tables for bench/README.md.
@@ -54,6 +64,7 @@ DATASETS = {
     "synthetic_200k": ("synthetic:200000", "outcome"),
 }
 BIG = ("big_1m", ("big:1000000", "outcome"))
+FIRST_SEED = 42  # create_run's default seed
 
 
 # ── data ────────────────────────────────────────────────────────────────────────────────────────────
@@ -146,7 +157,7 @@ def step_prepare(csv: Path) -> dict:
                 "ingest_seconds": round(time.perf_counter() - start, 2)}
 
 
-def step_train(version_id: int, target: str, budget: float) -> dict:
+def step_train(version_id: int, target: str, budget: float, seed: int) -> dict:
     from core import auth
     from core.db import session_scope
     from core.training import runs
@@ -156,7 +167,7 @@ def step_train(version_id: int, target: str, budget: float) -> dict:
     with session_scope(engine) as session:
         actor = auth.get_user_by_name(session=session, username=USER)
         run = runs.create_run(session=session, settings=settings, actor=actor, version_id=version_id,
-                              target=target, budget_seconds=budget)
+                              target=target, budget_seconds=budget, seed=seed)
         start = time.perf_counter()
         run = runs.run_training(session=session, settings=settings, run_id=run.id, actor=actor,
                                 progress=lambda f, m: marks.append((time.perf_counter() - start, f, m)))
@@ -170,7 +181,8 @@ def step_train(version_id: int, target: str, budget: float) -> dict:
 
     search_start, fit_start, eval_start = at("Evaluating "), at("Fitting the winner"), at("Evaluating on the held")
     return {
-        "run_id": run.id, "task": run.task, "metric": run.primary_metric, "wall_seconds": round(wall, 2),
+        "run_id": run.id, "seed": run.seed, "task": run.task, "metric": run.primary_metric,
+        "wall_seconds": round(wall, 2),
         "prepare_seconds": round(search_start, 2),
         "search_seconds": round(fit_start - search_start, 2),
         "final_fit_seconds": round(eval_start - fit_start, 2),
@@ -319,7 +331,8 @@ def child(step: str, *args: str, env: dict, sample: bool = False) -> tuple[dict,
     return result, sampler
 
 
-def bench_one(name: str, source: str, target: str, budget: float, compare: bool = True) -> dict:
+def prepare_one(name: str, source: str) -> tuple[Path, dict, dict]:
+    """Write the CSV, ingest it into a fresh temporary store; returns (work folder, environment, figures)."""
     work = Path(tempfile.mkdtemp(prefix=f"steward-automl-{name}-"))
     try:
         csv = work / f"{name}.csv"
@@ -330,16 +343,22 @@ def bench_one(name: str, source: str, target: str, budget: float, compare: bool 
                "PYTHONWARNINGS": "ignore"}
         prepared, _ = child("prepare", str(csv), env=env)
         csv.unlink()
-        trained, memory = child("train", str(prepared["version_id"]), target, str(budget), env=env, sample=True)
-        result = {"dataset": name, **prepared, "csv_seconds": round(made, 1), **trained,
-                  "tree_peak_rss_mb": round(memory.peak_rss / 1024), "tree_peak_pss_mb": round(memory.peak_pss / 1024),
-                  "most_processes": memory.most_processes}
-        if compare:
-            compared, _ = child("compare", str(trained["run_id"]), env=env)
-            result.update(compared)
-        return result
-    finally:
+    except BaseException:
         shutil.rmtree(work, ignore_errors=True)
+        raise
+    return work, env, {"dataset": name, **prepared, "csv_seconds": round(made, 1)}
+
+
+def train_one(env: dict, prepared: dict, target: str, budget: float, seed: int, compare: bool = True) -> dict:
+    """One run (``create_run`` with ``seed`` + ``run_training``) in the prepared store, then the comparison."""
+    trained, memory = child("train", str(prepared["version_id"]), target, str(budget), str(seed), env=env,
+                            sample=True)
+    result = {**prepared, **trained, "tree_peak_rss_mb": round(memory.peak_rss / 1024),
+              "tree_peak_pss_mb": round(memory.peak_pss / 1024), "most_processes": memory.most_processes}
+    if compare:
+        compared, _ = child("compare", str(trained["run_id"]), env=env)
+        result.update(compared)
+    return result
 
 
 def _fmt(value: float | None) -> str:
@@ -348,14 +367,20 @@ def _fmt(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}"
 
 
-def verdict(result: dict) -> str:
+def compared(result: dict) -> str:
+    """"better", "equal" or "worse" for Steward against HGB default on this run's test rows ("n/a" without both)."""
     steward, hgb = result["steward"], result["hgb"]
     if steward is None or hgb is None:
         return "n/a"
     difference = (steward - hgb) * (1 if result["greater_is_better"] else -1)
     if abs(difference) <= 1e-9 * max(1.0, abs(hgb)):
         return "equal"
-    return "better" if difference > 0 else "**worse**"
+    return "better" if difference > 0 else "worse"
+
+
+def verdict(result: dict) -> str:
+    outcome = compared(result)
+    return "**worse**" if outcome == "worse" else outcome
 
 
 def table(results: list[dict], budget: float) -> str:
@@ -370,6 +395,78 @@ def table(results: list[dict], budget: float) -> str:
             f"{r['final_fit_seconds']:.1f} s | {len(r['finished'])}/{len(r['candidates'])} | {r['chosen']} | "
             f"{r['tree_peak_rss_mb']:,} MiB |")
     return "\n".join(lines)
+
+
+def _mean_std(values: list[float], large: bool) -> str:
+    """Mean ± sample standard deviation (ddof 1; just the value for a single one)."""
+    number = "{:,.0f}" if large else "{:.4f}"
+    if len(values) == 1:
+        return number.format(values[0])
+    return f"{number.format(float(np.mean(values)))} ± {number.format(float(np.std(values, ddof=1)))}"
+
+
+def seeds_table(results: list[dict], budget: float) -> str:
+    """One row per dataset over all its seeds: means ± std, paired Steward − HGB, better/equal/worse counts."""
+    by_dataset: dict[str, list[dict]] = defaultdict(list)
+    for r in results:
+        by_dataset[r["dataset"]].append(r)
+    lines = ["| dataset | rows | test rows | metric | seeds | Steward | HGB default | dummy | Steward's advantage "
+             "over HGB, paired ² | Steward vs HGB: better / equal / worse | time used, mean (budget "
+             f"{budget:g} s) | chosen (seeds) |",
+             "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | :---: | ---: | --- |"]
+    for name, runs in by_dataset.items():
+        first = runs[0]
+        large = abs(float(np.mean([r["dummy"] for r in runs]))) >= 1000
+        sign = 1 if first["greater_is_better"] else -1
+        paired = [sign * (r["steward"] - r["hgb"]) for r in runs if r["steward"] is not None and r["hgb"] is not None]
+        counts = [sum(compared(r) == outcome for r in runs) for outcome in ("better", "equal", "worse")]
+        difference = _mean_std(paired, large).replace("-", "−") if paired else "n/a"
+        if paired and not difference.startswith("−"):
+            difference = "+" + difference
+        chosen = defaultdict(int)
+        for r in runs:
+            chosen[r["chosen"]] += 1
+        metric = first["metric"] + ("" if first["greater_is_better"] else " (lower is better)")
+        hgb = _mean_std([r["hgb"] for r in runs], large) + (" ¹" if first["hgb_label"] != "HGB default" else "")
+        worse = f"**{counts[2]}**" if counts[2] else "0"
+        steward, dummy = _mean_std([r["steward"] for r in runs], large), _mean_std([r["dummy"] for r in runs], large)
+        lines.append(
+            f"| {name} | {first['rows']:,} | {first['test_rows']:,} | {metric} | {len(runs)} | "
+            f"{steward} | {hgb} | {dummy} | "
+            f"{difference} | {counts[0]} / {counts[1]} / {worse} | "
+            f"{np.mean([r['wall_seconds'] for r in runs]):.1f} s | "
+            + ", ".join(f"{c} ×{n}" for c, n in sorted(chosen.items(), key=lambda item: -item[1])) + " |")
+    return "\n".join(lines)
+
+
+def seed_details(results: list[dict]) -> str:
+    """Every run on one line: the figures behind the summary."""
+    lines = ["| dataset | seed | Steward | HGB default | dummy | Steward vs HGB | chosen | finished | time used |",
+             "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |"]
+    for r in sorted(results, key=lambda r: (list(DATASETS).index(r["dataset"]) if r["dataset"] in DATASETS else 99,
+                                            r["seed"])):
+        lines.append(f"| {r['dataset']} | {r['seed']} | {_fmt(r['steward'])} | {_fmt(r['hgb'])} | "
+                     f"{_fmt(r['dummy'])} | {verdict(r)} | {r['chosen']} | {len(r['finished'])}/"
+                     f"{len(r['candidates'])} | {r['wall_seconds']:.1f} s |")
+    return "\n".join(lines)
+
+
+def print_tables(results: list[dict], budget: float, big: bool) -> None:
+    if big:
+        print(big_table(results[0], budget))
+        return
+    if len({r.get("seed", FIRST_SEED) for r in results}) > 1:
+        print(seeds_table(results, budget))
+        print()
+        print(seed_details(results))
+    else:
+        print(table(results, budget))
+    if any(r["hgb_label"] != "HGB default" for r in results):
+        print("\n¹ HistGradientBoosting default on a TruncatedSVD(100) of Steward's TF-IDF (text has no tree "
+              "candidate).")
+    if len({r.get("seed", FIRST_SEED) for r in results}) > 1:
+        print("² Per seed, Steward's test score minus HGB's on the same test rows, signed so that + means Steward "
+              "is better (for RMSE: HGB's minus Steward's); mean ± sample std over seeds.")
 
 
 def big_table(r: dict, budget: float) -> str:
@@ -396,28 +493,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--budget", type=float, default=60.0, help="search budget in seconds (default 60)")
     parser.add_argument("--only", nargs="+", choices=list(DATASETS), help="run only these datasets")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help=f"runs per dataset, with the run seeds {FIRST_SEED}, {FIRST_SEED + 1}, ... (default 1)")
     parser.add_argument("--big", action="store_true", help="run only the 1,000,000 × 30 set")
     parser.add_argument("--no-compare", action="store_true", help="with --big: skip the HGB default fit")
-    parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument("--json", type=Path, help="also write every figure to this JSON file (after every run)")
+    parser.add_argument("--report", type=Path, help="only reprint the tables of a --json file (complete or not)")
     args = parser.parse_args()
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        print_tables(saved["results"], saved["budget"], saved.get("big", False))
+        return
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
     started = time.strftime("%Y-%m-%d %H:%M")
     load = os.getloadavg()
-    print(f"# bench/automl.py, {started}, budget {args.budget:g} s, load average at start "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs", flush=True)
+    seeds = list(range(FIRST_SEED, FIRST_SEED + args.seeds))
+    print(f"# bench/automl.py, {started}, budget {args.budget:g} s, seeds {', '.join(map(str, seeds))}, load "
+          f"average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs", flush=True)
     chosen = [BIG] if args.big else [(n, DATASETS[n]) for n in (args.only or DATASETS)]
+    stores: dict[str, tuple[Path, dict, dict]] = {}
     results = []
-    for name, (source, target) in chosen:
-        result = bench_one(name, source, target, args.budget, compare=not (args.big and args.no_compare))
-        results.append(result)
-        print(f"{name}: {json.dumps(result)}", flush=True)
-        if args.json:
-            args.json.write_text(json.dumps({"started": started, "budget": args.budget, "results": results},
-                                            indent=1))
+    try:
+        for name, (source, _target) in chosen:  # ingest every dataset once; each seed is a new run on it
+            stores[name] = prepare_one(name, source)
+        for seed in seeds:  # seed by seed, so that an interrupted run holds complete rounds
+            for name, (_source, target) in chosen:
+                _work, env, prepared = stores[name]
+                result = train_one(env, prepared, target, args.budget, seed,
+                                   compare=not (args.big and args.no_compare))
+                results.append(result)
+                print(f"{name} seed {seed}: {json.dumps(result)}", flush=True)
+                if args.json:
+                    args.json.write_text(json.dumps({"started": started, "budget": args.budget, "seeds": seeds,
+                                                     "big": args.big, "results": results}, indent=1))
+    finally:
+        for work, _env, _prepared in stores.values():
+            shutil.rmtree(work, ignore_errors=True)
+    load = os.getloadavg()
+    print(f"# finished {time.strftime('%Y-%m-%d %H:%M')}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print()
-    print(big_table(results[0], args.budget) if args.big else table(results, args.budget))
-    if not args.big and any(r["hgb_label"] != "HGB default" for r in results):
-        print("\n¹ HistGradientBoosting default on a TruncatedSVD(100) of Steward's TF-IDF (text has no tree "
-              "candidate).")
+    print_tables(results, args.budget, args.big)
 
 
 if __name__ == "__main__":
@@ -426,7 +542,7 @@ if __name__ == "__main__":
         if step == "prepare":
             figures = step_prepare(Path(rest[0]))
         elif step == "train":
-            figures = step_train(int(rest[0]), rest[1], float(rest[2]))
+            figures = step_train(int(rest[0]), rest[1], float(rest[2]), int(rest[3]))
         else:
             figures = step_compare(int(rest[0]))
         out.write_text(json.dumps(figures))

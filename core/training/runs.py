@@ -230,6 +230,12 @@ def create_run(
     if cv != "stratified" and cv_column not in version.types:
         raise InvalidInput("Grouped or time-ordered validation needs the column that holds the groups or the times. "
                            + ("Choose one." if cv_column is None else f"The dataset has no column {cv_column!r}."))
+    if cv == "grouped":
+        groups = datasets.load_frame(settings=settings, version=version)[cv_column].nunique()
+        needed = folds or _folds({}, version.rows)
+        if groups < needed:
+            raise InvalidInput(f"Grouped validation needs at least {needed} different values in {cv_column!r}; "
+                               f"it has {groups}. Choose another column or shuffled folds.")
     if budget_seconds <= 0:
         raise InvalidInput("The time budget must be a positive number of seconds.")
     run = TrainingRun(
@@ -367,7 +373,9 @@ def execute_run(*, session: Session, settings: Settings, run_id: int, progress=N
     x_test, y_test = frame.loc[test_index, features], labels[test_index]
 
     search_x, search_y = x_train, y_train
-    if len(x_train) > SEARCH_ROWS:  # subsample inside the search; the winner is fitted on everything
+    if len(x_train) > SEARCH_ROWS and run.config.get("cv") == "time":
+        search_x, search_y = x_train.iloc[-SEARCH_ROWS:], y_train.iloc[-SEARCH_ROWS:]  # the latest, still in order
+    elif len(x_train) > SEARCH_ROWS:  # subsample inside the search; the winner is fitted on everything
         keep, _ = train_test_split(x_train.index, train_size=SEARCH_ROWS, random_state=run.seed,
                                    stratify=y_train if run.task in CLASSIFICATION else None)
         search_x, search_y = x_train.loc[keep], y_train[keep]
@@ -603,16 +611,17 @@ def start_reproduction(*, session: Session, runner, actor: UserPublic, run_id: i
     certificate = RunCertificate(run_id=run_id, original_hash=run.prediction_hash, created_by_id=actor.id or None)
     session.add(certificate)
     session.flush()
-    job = jobs.create_job(session=session, actor=actor, kind="training.reproduce",
-                          params={"certificate_id": certificate.id}, title=f"Reproducing run {run_id}",
-                          project_id=run.project_id)
-    certificate.job_id = job.id
-    session.add(certificate)
+    if runner is not None:  # without a runner (the CLI) the caller reproduces in its own process, no job
+        job = jobs.create_job(session=session, actor=actor, kind="training.reproduce",
+                              params={"certificate_id": certificate.id}, title=f"Reproducing run {run_id}",
+                              project_id=run.project_id)
+        certificate.job_id = job.id
+        session.add(certificate)
     audit.record_event(session, actor=actor, action="training.reproduce.start", entity_type="training_run",
                        entity_id=run_id, details={"certificate": certificate.id})
     session.commit()
     if runner is not None:
-        runner.start(job.id)
+        runner.start(certificate.job_id)
     return RunCertificatePublic.model_validate(certificate, from_attributes=True)
 
 

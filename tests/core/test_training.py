@@ -30,7 +30,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 SENSITIVE = datasets.VersionMetadata(sensitive_columns=["sex", "region"])
 TINY_BUDGET = 0.001  # the first candidate always finishes; no second one starts
 
-# Database-independent tests (the computation, not the store) run once, on SQLite.
+# Tests of the computation rather than the store, and the slow worker-process tests, run once, on SQLite.
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
@@ -40,7 +40,7 @@ def double_values(values):
 
 
 def crash_during_training(ctx):
-    """Stands in for the ``training.run`` job: the worker process dies once the search starts."""
+    """Stands in for the ``training.run`` job: the worker process dies mid-run, once the data is loaded."""
     from core.config import get_settings
 
     def progress(fraction, message):
@@ -226,7 +226,7 @@ def test_a_binary_run_stores_its_leaderboard_evaluation_model_and_provenance(ses
 
 
 @sqlite_only
-def test_a_tiny_budget_finishes_only_the_first_and_fastest_candidate(session, settings, builder, labour):
+def test_a_tiny_budget_still_finishes_the_first_candidate_and_records_only_it(session, settings, builder, labour):
     run = make_trained_run(session, settings, builder, labour, budget_seconds=TINY_BUDGET)
     assert run.finished_candidates == [run.candidates[0]] == ["logistic_regression"]
     assert len(run.candidates) > 1 and run.chosen_candidate == "logistic_regression"
@@ -298,6 +298,7 @@ def test_a_failure_during_training_marks_the_run_failed_with_the_reason(session,
     assert audit.list_events(session=session, action="training.run.failed")[0].details == {"error": failed.error}
 
 
+@sqlite_only  # slow (a worker process); the runner and _settle are exercised on PostgreSQL by other tests
 def test_a_worker_crash_during_training_fails_the_job_and_the_run(session, settings, builder, labour, runner,
                                                                   monkeypatch):
     monkeypatch.setitem(jobs.JOB_KINDS, "training.run", "tests.core.test_training:crash_during_training")
@@ -332,6 +333,7 @@ def test_runs_and_certificates_whose_job_never_ran_fail_after_a_restart(session,
 # ── the job path ────────────────────────────────────────────────────────────────────────────────────
 
 
+@sqlite_only  # slow (a worker process that starts its own); test_jobs runs the runner on both databases
 def test_training_started_as_a_job_succeeds_in_a_worker(session, settings, builder, labour, runner):
     run = runs.start_training(session=session, settings=settings, runner=runner, actor=builder,
                               version_id=labour.id, target="employed", budget_seconds=TINY_BUDGET)
@@ -364,6 +366,24 @@ def test_a_run_evaluated_on_a_new_labelled_file_stores_the_result(session, setti
     with pytest.raises(InvalidInput, match="The file lacks column\\(s\\) the model needs: hours_usual"):
         runs.evaluate_on_file(session=session, settings=settings, actor=builder, run_id=run.id,
                               filename="batch.csv", data=without)
+    assert len(runs.list_evaluations(session=session, run_id=run.id)) == 1
+
+
+@sqlite_only
+def test_a_run_evaluated_on_a_stored_version_names_it_as_the_source(session, settings, builder, project, labour,
+                                                                    tmp_path):
+    run = make_trained_run(session, settings, builder, labour)
+    batch = make_dataset_version(session, settings, builder, project, SAMPLES / "labour_force_batch_similar.csv",
+                                 dataset_name="labour_batch", metadata=SENSITIVE)
+    result = runs.evaluate_on_version(session=session, settings=settings, actor=builder, run_id=run.id,
+                                      version_id=batch.id)
+    assert (result.source, result.source_sha256, result.rows) == ("labour_batch v1", batch.sha256, 1000)
+    assert result.result["metrics"]["roc_auc"]["value"] > 0.6
+    houses = make_dataset_version(session, settings, builder, project, _head(tmp_path, "house_prices.csv", 50),
+                                  dataset_name="houses")
+    with pytest.raises(InvalidInput, match="houses version 1 lacks column\\(s\\) the model needs: employed, age"):
+        runs.evaluate_on_version(session=session, settings=settings, actor=builder, run_id=run.id,
+                                 version_id=houses.id)
     assert len(runs.list_evaluations(session=session, run_id=run.id)) == 1
 
 
