@@ -54,13 +54,19 @@ def _dense(matrix):
     return matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
 
 
-def _tree_rows(model, wanted: int) -> int:
-    """Fewer rows for big forests: tree SHAP costs about trees × leaves × depth² per row."""
+def _tree_work_per_row(model) -> float:
+    """Exact tree SHAP costs about trees × leaves × depth² per explained row (0 when not a forest)."""
     estimators = getattr(model, "estimators_", None)
     if estimators is None:
-        return wanted
-    trees = [tree.tree_ for tree in estimators]
-    work = sum(t.n_leaves * max(t.max_depth, 1) ** 2 for t in trees)
+        return 0.0
+    return float(sum(t.tree_.n_leaves * max(t.tree_.max_depth, 1) ** 2 for t in estimators))
+
+
+def _tree_rows(model, wanted: int) -> int:
+    """Fewer rows for big forests: tree SHAP costs about trees × leaves × depth² per row."""
+    work = _tree_work_per_row(model)
+    if not work or work * 50 > _TREE_WORK:
+        return wanted  # explained with the fast approximation (see make_explainer)
     return int(np.clip(_TREE_WORK / max(work, 1), 50, wanted))
 
 
@@ -76,12 +82,14 @@ def make_explainer(pipeline: Pipeline, background: pd.DataFrame, seed: int) -> E
         explainer = shap.TreeExplainer(model)
         scale = "probability" if family.startswith(("RandomForest", "ExtraTrees")) and hasattr(
             model, "predict_proba") else ("log-odds" if hasattr(model, "predict_proba") else "value")
+        # Forests too big for exact values within seconds get Saabas' approximation (also additive), and say so.
+        approximate = _tree_work_per_row(model) * 50 > _TREE_WORK
 
         def explain(rows):
-            result = explainer(_dense(rows), check_additivity=False)
+            result = explainer(_dense(rows), check_additivity=False, approximate=approximate)
             return _shape(result.values, result.base_values)
 
-        return Explainer("TreeExplainer", explain, scale)
+        return Explainer("TreeExplainer (approximate)" if approximate else "TreeExplainer", explain, scale)
     if family in ("LogisticRegression", "Ridge", "LinearRegression"):
         masker = shap.maskers.Independent(_dense(transform(background)), max_samples=len(background))
         explainer = shap.LinearExplainer(model, masker)
