@@ -289,8 +289,9 @@ def data_validate(env: Env, project_name: str, dataset_name: str, file: Path) ->
         dataset = datasets.get_dataset_by_name(session=session, project_id=target.id, name=dataset_name)
         report = datasets.validate_upload(session=session, settings=env.settings, dataset_id=dataset.id,
                                           filename=file.name, data=file.read_bytes())
+    problems, warnings = len(report["failures"]), len(report["warnings"])
     lines = [f"{file.name}: {'passes' if report['ok'] else 'FAILS'} contract {report['contract_number']} "
-             f"({len(report['failures'])} problems, {len(report['warnings'])} warnings)"]
+             f"({problems} problem{'s' * (problems != 1)}, {warnings} warning{'s' * (warnings != 1)})"]
     lines += [f"  problem: {item['message']}" for item in report["failures"]]
     lines += [f"  warning: {item['message']}" for item in report["warnings"]]
     env.emit(report, "\n".join(lines))
