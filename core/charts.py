@@ -307,10 +307,12 @@ def subgroup_chart(rows: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
                  alt.Tooltip("gap:Q", title="How much worse than all rows", format="+.4f"),
                  alt.Tooltip("size:N", title="Group size")],
     )
-    bars = base.mark_bar().encode(opacity=alt.Opacity("size:N", title="Group size", sort=sizes,
+    # The legend sits below the chart: on the right it covers the value labels at the ends of the bars.
+    legend = alt.Legend(orient="bottom")
+    bars = base.mark_bar().encode(opacity=alt.Opacity("size:N", title="Group size", sort=sizes, legend=legend,
                                                       scale=alt.Scale(domain=sizes, range=[0.85, 0.35])))
     marks = base.mark_point(filled=True, size=60).encode(
-        shape=alt.Shape("size:N", title="Group size", sort=sizes,
+        shape=alt.Shape("size:N", title="Group size", sort=sizes, legend=legend,
                         scale=alt.Scale(domain=sizes, range=["circle", "triangle-down"])))
     labels = base.mark_text(align="left", baseline="middle", dx=8).encode(text="label:N")
     overall = sorted({row["overall"] for row in rows if row.get("overall") is not None})
