@@ -2,6 +2,7 @@
 
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import streamlit as st
 
@@ -58,3 +59,31 @@ def training_plan(version_id: int, target: str, task: str | None, excluded: tupl
     with db_session() as session:
         return runs.plan_training(session=session, settings=settings(), version_id=version_id, target=target,
                                   task=task, excluded=excluded)
+
+
+# A run's model and test set are content-addressed and never change: load (and verify) each once, by hash.
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+def _run_model(artifacts_path: str, model_sha256: str):
+    from core.artifacts import ArtifactStore
+    from core.training.persistence import load_model
+
+    return load_model(ArtifactStore(Path(artifacts_path)), model_sha256)
+
+
+@st.cache_data(max_entries=8, show_spinner="Loading the test set…")
+def _run_test_set(artifacts_path: str, test_set_sha256: str):
+    import pandas as pd
+
+    from core.artifacts import ArtifactStore
+
+    return pd.read_parquet(ArtifactStore(Path(artifacts_path)).verified_path(test_set_sha256))
+
+
+def run_model(run):
+    return _run_model(str(settings().artifacts_path), run.model_sha256)
+
+
+def run_test_set(run):
+    return _run_test_set(str(settings().artifacts_path), run.test_set_sha256)

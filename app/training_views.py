@@ -132,7 +132,7 @@ def _decision_threshold(run: TrainingRunPublic, user: UserPublic) -> None:
     st.write(f"Records whose probability of {widgets.md(run.classes[1])!s} is at least the threshold are "
              "predicted as such. Move it to trade false alarms against misses.")
     chosen = st.slider("Threshold", 0.0, 1.0, float(run.decision_threshold or 0.5), 0.01, key="run_threshold")
-    effect = runs.decision_threshold_effect(settings=resources.settings(), run=run, threshold=chosen)
+    effect = runs.decision_threshold_effect(run=run, test=resources.run_test_set(run), threshold=chosen)
     counts = effect["confusion"]
     st.write(f"At {chosen:.2f}: {effect['predicted_positive_share']:.1%} of records predicted "
              f"{widgets.md(run.classes[1])}; precision {effect['precision'] or 0:.3f}, recall "
@@ -282,7 +282,7 @@ def record_explanation(local: dict, *, actual) -> None:
 
 def typed_record(run: TrainingRunPublic):
     """A form built from the model's input columns; returns the record once submitted, else None."""
-    fields = runs.record_form_fields(settings=resources.settings(), run=run)
+    fields = runs.record_form_fields(run=run, test=resources.run_test_set(run))
     with st.form("explain_typed"):
         values = {}
         for field in fields:

@@ -41,14 +41,15 @@ with record_tab:
     order = st.radio("Show test records with", ["largest error", "most confident"], horizontal=True,
                      key="explain_order")
     search = st.text_input("…containing (any column)", key="explain_search")
-    records = runs.find_test_records(settings=resources.settings(), run=run, order=order, search=search)
+    records = runs.find_test_records(run=run, test=resources.run_test_set(run), order=order, search=search)
     if records.empty:
         st.info("No test record matches. Clear the search.")
     else:
         chosen = st.dataframe(records, on_select="rerun", selection_mode="single-row", key="explain_records",
                               hide_index=True)
         picked = chosen.selection.rows[0] if chosen.selection.rows else 0
-        local = runs.explain_record(settings=resources.settings(), run=run,
+        local = runs.explain_record(settings=resources.settings(), run=run, model=resources.run_model(run),
+                                    test=resources.run_test_set(run),
                                     record=records.iloc[[picked]].drop(columns=["actual", "predicted"]))
         training_views.record_explanation(local, actual=records.iloc[picked]["actual"])
         training_views.export_record(run, user, local)
@@ -57,7 +58,8 @@ with typed_tab:
     typed = training_views.typed_record(run)
     if typed is not None:
         try:
-            local = runs.explain_record(settings=resources.settings(), run=run, record=typed)
+            local = runs.explain_record(settings=resources.settings(), run=run, model=resources.run_model(run),
+                                        test=resources.run_test_set(run), record=typed)
         except DomainError as error:
             st.error(widgets.md(error))
         else:

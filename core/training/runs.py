@@ -776,11 +776,10 @@ def set_thresholds(*, session: Session, actor: UserPublic, run_id: int, decision
     return _public(session, run)
 
 
-def decision_threshold_effect(*, settings: Settings, run: TrainingRunPublic, threshold: float) -> dict[str, Any]:
-    """What a binary model's decisions on the test set would be at ``threshold``."""
+def decision_threshold_effect(*, run: TrainingRunPublic, test: pd.DataFrame, threshold: float) -> dict[str, Any]:
+    """What a binary model's decisions on its test set (``load_test_set``) would be at ``threshold``."""
     if run.task != "binary":
         raise InvalidInput("A decision threshold applies to yes/no (binary) models only.")
-    test = load_test_set(settings=settings, run=run)
     positive = run.classes[1]
     return evaluation.threshold_effect(test["__target__"].to_numpy(), test[f"__proba__{positive}"].to_numpy(),
                                        positive, threshold)
@@ -796,10 +795,9 @@ def get_explanation(*, session: Session, run_id: int) -> ExplanationPublic:
     return ExplanationPublic.model_validate(found, from_attributes=True)
 
 
-def find_test_records(*, settings: Settings, run: TrainingRunPublic, order: str = "largest error",
+def find_test_records(*, run: TrainingRunPublic, test: pd.DataFrame, order: str = "largest error",
                       search: str = "", limit: int = 50) -> pd.DataFrame:
-    """Test-set records to explain: by largest error, most confident, or containing ``search`` in a value."""
-    test = load_test_set(settings=settings, run=run)
+    """Records of the test set (``load_test_set``) to explain: by largest error, most confident, or by a value."""
     features = list(run.feature_types)
     if search:
         text = test[features].astype("string").fillna("")
@@ -818,15 +816,20 @@ def find_test_records(*, settings: Settings, run: TrainingRunPublic, order: str 
         columns={"__target__": "actual", "__predicted__": "predicted"})
 
 
-def explain_record(*, settings: Settings, run: TrainingRunPublic, record: pd.DataFrame) -> dict[str, Any]:
-    """The local explanation of one record (a test-set row or one typed in); it stays in the app."""
+def explain_record(*, settings: Settings, run: TrainingRunPublic, model, test: pd.DataFrame,
+                   record: pd.DataFrame) -> dict[str, Any]:
+    """The local explanation of one record (a test-set row or one typed in); it stays in the app.
+
+    ``model`` and ``test`` are the run's model and test set (``load_run_model``, ``load_test_set``): the caller
+    loads them once, as they never change.
+    """
     from core import explain
 
     missing = [name for name in run.feature_types if name not in record.columns]
     if missing:
         raise InvalidInput(f"The record lacks column(s) the model needs: {', '.join(missing)}.")
-    background = load_test_set(settings=settings, run=run)[list(run.feature_types)]
-    return explain.explain_record(load_run_model(settings=settings, run=run), record[list(run.feature_types)],
+    background = test[list(run.feature_types)]
+    return explain.explain_record(model, record[list(run.feature_types)],
                                   background.sample(min(len(background), settings.explain_background_rows),
                                                     random_state=run.seed),
                                   task=run.task, classes=run.classes, seed=run.seed)
@@ -849,9 +852,8 @@ def export_record_explanation(*, session: Session, actor: UserPublic, run_id: in
     return json.dumps({"run_id": run_id, **explanation}, indent=2, default=str).encode()
 
 
-def record_form_fields(*, settings: Settings, run: TrainingRunPublic) -> list[dict[str, Any]]:
+def record_form_fields(*, run: TrainingRunPublic, test: pd.DataFrame) -> list[dict[str, Any]]:
     """What a form for typing in one record needs: each input column's type, choices and a typical value."""
-    test = load_test_set(settings=settings, run=run)
     fields = []
     for name, kind in run.feature_types.items():
         column = test[name]

@@ -79,7 +79,8 @@ def test_the_overall_tab_shows_which_columns_matter_and_how_that_was_computed(ap
 def test_one_record_is_explained_in_a_sentence_and_a_search_without_match_says_so(app_test, team, binary_run,
                                                                                    sqlite_settings):
     _bea, rita, project = team
-    worst = runs.find_test_records(settings=sqlite_settings, run=binary_run).iloc[0]
+    worst = runs.find_test_records(
+        run=binary_run, test=runs.load_test_set(settings=sqlite_settings, run=binary_run)).iloc[0]
     at = open_page(app_test(), rita, "explain.py", project)
 
     record = at.tabs[1]
