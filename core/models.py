@@ -6,7 +6,7 @@ Table classes are singular nouns. Services never hand a live table row to a page
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -486,3 +486,205 @@ class ExplanationPublic(SQLModel):
     stability: dict[str, Any]
     text_terms: dict[str, Any]
     created_at: datetime
+
+
+# ── model card ──────────────────────────────────────────────────────────────────────────────────────
+
+
+class ModelCardRevision(SQLModel, table=True):
+    """Every save of a run's model card is a new revision: the free-text content, who, when and what changed."""
+
+    __table_args__ = (UniqueConstraint("run_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="trainingrun.id", index=True)
+    number: int
+    content: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    changes: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_by_id: int = Field(foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ModelCardRevisionPublic(SQLModel):
+    id: int
+    run_id: int
+    number: int
+    content: dict[str, Any]
+    changes: list[Any]
+    created_by_id: int
+    created_by_name: str
+    created_at: datetime
+
+
+# ── registry ────────────────────────────────────────────────────────────────────────────────────────
+
+
+class VersionStatus(StrEnum):
+    candidate = "candidate"
+    in_review = "in_review"
+    approved = "approved"
+    changes_requested = "changes_requested"
+    rejected = "rejected"
+    production = "production"
+    retired = "retired"
+
+
+class RegisteredModel(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    name: str = Field(max_length=120)
+    created_by_id: int = Field(foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ModelVersion(SQLModel, table=True):
+    """An immutable registration of one trained run as the next version of a named model."""
+
+    __table_args__ = (UniqueConstraint("model_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="registeredmodel.id", index=True)
+    number: int
+    run_id: int = Field(foreign_key="trainingrun.id", unique=True)
+    parent_id: int | None = Field(default=None, foreign_key="modelversion.id")
+    status: str = Field(default=VersionStatus.candidate, max_length=30, index=True)
+    created_by_id: int = Field(foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    status_changed_at: datetime = Field(default_factory=utcnow)
+
+
+class StageTransition(SQLModel, table=True):
+    """Every status change of a model version: who, when and why."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="modelversion.id", index=True)
+    from_status: str | None = Field(default=None, max_length=30)
+    to_status: str = Field(max_length=30)
+    reason: str = Field(default="", max_length=2000)
+    actor_id: int | None = Field(default=None, foreign_key="user.id")  # None: the command-line operator
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ModelVersionPublic(SQLModel):
+    id: int
+    model_id: int
+    model_name: str
+    project_id: int
+    number: int
+    run_id: int
+    parent_id: int | None
+    status: str
+    created_by_id: int
+    created_by_name: str
+    created_at: datetime
+    status_changed_at: datetime
+
+    @property
+    def label(self) -> str:
+        return f"{self.model_name} v{self.number}"
+
+
+class StageTransitionPublic(SQLModel):
+    id: int
+    version_id: int
+    from_status: str | None
+    to_status: str
+    reason: str
+    actor_name: str
+    created_at: datetime
+
+
+# ── responsible-ML checklist and peer review ────────────────────────────────────────────────────────
+
+
+class AssessmentStatus(StrEnum):
+    draft = "draft"
+    in_review = "in_review"
+    changes_requested = "changes_requested"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class Assessment(SQLModel, table=True):
+    """The self-assessment of one model version against the checklist template in force when it began."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="modelversion.id", unique=True)
+    template_id: str = Field(max_length=80)
+    template_version: str = Field(max_length=40)
+    status: str = Field(default=AssessmentStatus.draft, max_length=30, index=True)
+    rounds: int = 0
+    reassess_by: date | None = None
+    reopened_reason: str = Field(default="", max_length=2000)
+    created_by_id: int = Field(foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AssessmentItem(SQLModel, table=True):
+    """The builder's answer to one checklist item; ``revision`` guards against overwriting a colleague's save."""
+
+    __table_args__ = (UniqueConstraint("assessment_id", "code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    assessment_id: int = Field(foreign_key="assessment.id", index=True)
+    code: str = Field(max_length=20)
+    answer: str = Field(default="", max_length=20)
+    justification: str = Field(default="", max_length=5000)
+    revision: int = 0
+    updated_by_id: int | None = Field(default=None, foreign_key="user.id")
+    updated_at: datetime | None = None
+
+
+class ReviewRound(SQLModel, table=True):
+    """One submission for review: the answers and evidence frozen at submission, and the reviewer's decision."""
+
+    __table_args__ = (UniqueConstraint("assessment_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    assessment_id: int = Field(foreign_key="assessment.id", index=True)
+    number: int
+    snapshot: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    submitted_by_id: int = Field(foreign_key="user.id")
+    submitted_at: datetime = Field(default_factory=utcnow)
+    decision: str | None = Field(default=None, max_length=40)
+    conditions: str = Field(default="", max_length=5000)
+    comment: str = Field(default="", max_length=5000)
+    decided_by_id: int | None = Field(default=None, foreign_key="user.id")
+    decided_at: datetime | None = None
+
+
+class ItemVerdict(SQLModel, table=True):
+    """A reviewer's verdict and comment on one item in one round."""
+
+    __table_args__ = (UniqueConstraint("round_id", "code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="reviewround.id", index=True)
+    code: str = Field(max_length=20)
+    verdict: str = Field(max_length=20)
+    comment: str = Field(default="", max_length=5000)
+    revision: int = 0
+    reviewer_id: int = Field(foreign_key="user.id")
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Notification(SQLModel, table=True):
+    """An in-app message to one user, e.g. a new review request or a review decision."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    message: str = Field(max_length=500)
+    page: str = Field(default="", max_length=40)
+    created_at: datetime = Field(default_factory=utcnow)
+    read_at: datetime | None = None
+
+
+class NotificationPublic(SQLModel):
+    id: int
+    message: str
+    page: str
+    created_at: datetime
+    read_at: datetime | None
