@@ -596,6 +596,50 @@ class StageTransitionPublic(SQLModel):
     created_at: datetime
 
 
+class GateOverride(SQLModel, table=True):
+    """An admin's written decision to let a version past a failed promotion gate."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="modelversion.id", index=True)
+    gate: str = Field(max_length=40)
+    reason: str = Field(max_length=2000)
+    actor_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# ── predictions ─────────────────────────────────────────────────────────────────────────────────────
+
+
+class PredictionBatch(SQLModel, table=True):
+    """One scoring request (file, form, REST or CLI): which version scored what; rows kept for monitoring."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    version_id: int = Field(foreign_key="modelversion.id", index=True)
+    channel: str = Field(max_length=20)
+    source: str = Field(default="", max_length=255)
+    input_sha256: str = Field(max_length=64)
+    rows: int
+    output_sha256: str | None = Field(default=None, max_length=64)
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    labels_sha256: str | None = Field(default=None, max_length=64)
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiToken(SQLModel, table=True):
+    """A personal token for the REST endpoint; only its hash is kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    name: str = Field(max_length=120)
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=12)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
 # ── responsible-ML checklist and peer review ────────────────────────────────────────────────────────
 
 
