@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -542,7 +542,12 @@ class RegisteredModel(SQLModel, table=True):
 class ModelVersion(SQLModel, table=True):
     """An immutable registration of one trained run as the next version of a named model."""
 
-    __table_args__ = (UniqueConstraint("model_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("model_id", "number"),
+        # The store itself refuses a second production version of a model, even from two promotions at once.
+        Index("uq_modelversion_one_production", "model_id", unique=True,
+              sqlite_where=text("status = 'production'"), postgresql_where=text("status = 'production'")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     model_id: int = Field(foreign_key="registeredmodel.id", index=True)
@@ -553,6 +558,8 @@ class ModelVersion(SQLModel, table=True):
     created_by_id: int = Field(foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
     status_changed_at: datetime = Field(default_factory=utcnow)
+    # Retired because a newer version was promoted (not rolled back): "roll back" may restore it.
+    is_fallback: bool = False
 
 
 class StageTransition(SQLModel, table=True):
@@ -580,6 +587,7 @@ class ModelVersionPublic(SQLModel):
     created_by_name: str
     created_at: datetime
     status_changed_at: datetime
+    is_fallback: bool = False
 
     @property
     def label(self) -> str:
