@@ -35,11 +35,27 @@ class Settings(BaseSettings):
     lockout_minutes: int = Field(default=15, ge=1, description="How long a locked account stays locked.")
     job_workers: int = Field(default=1, ge=1, description="Worker processes that run long jobs.")
     job_stale_seconds: int = Field(default=60, ge=5, description="A running job silent this long is dead.")
+    api_max_records: int = Field(default=10_000, ge=1, description="Most records one REST prediction request may hold.")
     explain_rows: int = Field(default=1000, ge=50, description="Rows explained for a model's global explanation.")
     explain_background_rows: int = Field(default=200, ge=20, description="Background rows for SHAP explainers.")
     app_url: str = Field(default="http://127.0.0.1:8501", description="Public address of the app (for links).")
+    model_card_schema: Path | None = Field(
+        default=None, description="Model Card Toolkit JSON schema (v0.0.2) that card exports are validated against."
+    )
+    baseline_margin: float = Field(default=0.01, ge=0, description="How much a model must beat the dummy baseline.")
+    subgroup_gap_tolerance: float = Field(default=0.05, ge=0, description="Largest tolerated subgroup metric gap.")
+    production_tolerance: float = Field(
+        default=0.01, ge=0, description="How much worse than the production version a new version may score."
+    )
+    min_group_rows: int = Field(default=30, ge=1, description="Fewer rows than this make a group under-represented.")
+    min_cell_size: int = Field(default=10, ge=1, description="Group tables suppress cells with fewer rows.")
+    proxy_nmi_threshold: float = Field(default=0.5, ge=0, le=1,
+                                       description="Mutual information above which a feature proxies a sensitive one.")
+    missing_share_threshold: float = Field(default=0.2, ge=0, le=1, description="Tolerated missing share per column.")
+    ci_width_tolerance: float = Field(default=0.1, ge=0, description="Widest tolerated 95% interval of a metric.")
+    reassess_months: int = Field(default=12, ge=1, description="An approved assessment is repeated after this.")
 
-    @field_validator("home", "artifact_dir", mode="after")
+    @field_validator("home", "artifact_dir", "model_card_schema", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
