@@ -11,6 +11,9 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 VENV := .venv/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Model card exports are validated against the Model Card Toolkit schema when a copy sits beside the project.
+STEWARD_MODEL_CARD_SCHEMA ?= $(wildcard $(abspath ../shared/reference/model_card.schema.json))
+export STEWARD_MODEL_CARD_SCHEMA
 
 .PHONY: help setup run test lint system-packages sample-data bench clean
 

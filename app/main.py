@@ -29,6 +29,7 @@ else:
                 st.caption(f"Project: {widgets.md(projects.get_project(session=session, project_id=project_id).name)}")
         else:
             st.caption("No project open")
+        widgets.notification_inbox(user)
         if st.button("Log out", key="sidebar_logout", icon=":material/logout:"):
             auth.log_out()
             st.stop()

@@ -10,6 +10,7 @@ DATA_JOB_ID = "data_job_id"
 DATASET_ID = "dataset_id"
 RUN_ID = "run_id"  # the training run shown on the results page
 TRAIN_RUN_ID = "train_run_id"  # the run started from the Train page
+VERSION_ID = "version_id"  # the model version shown on the governance pages
 NOTICE = "notice"  # a success message to show once, after the rerun that re-reads what changed
 
 

@@ -6,7 +6,7 @@ import re
 import streamlit as st
 
 from app import navigation, resources, state
-from core import charts, jobs, projects
+from core import charts, jobs, notifications, projects
 from core.models import DatasetVersionPublic, JobPublic, ProjectPublic, UserPublic
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
@@ -177,3 +177,21 @@ def validation_report(report: dict) -> None:
         st.markdown(f"- :material/error: **Problem:** {md(item['message'])}")
     for item in report["warnings"]:
         st.markdown(f"- :material/warning: **Warning:** {md(item['message'])}")
+
+
+def notification_inbox(user: UserPublic) -> None:
+    """The sidebar inbox: unread messages (review requests, decisions) with a link to the page they concern."""
+    with resources.db_session() as session:
+        unread = notifications.list_notifications(session=session, actor=user, unread_only=True)
+    label = f"Notifications ({len(unread)})" if unread else "Notifications"
+    with st.popover(label, icon=":material/notifications:", width="stretch"):
+        if not unread:
+            st.caption("Nothing new.")
+        for note in unread:
+            st.markdown(f"{md(note.message)}  \n:gray[{note.created_at:%Y-%m-%d %H:%M} UTC]")
+            if note.page:
+                st.page_link(navigation.page_for(f"{note.page}.py"), label="Open")
+        if unread and st.button("Mark all as read", key="notifications_read"):
+            with resources.db_session() as session:
+                notifications.mark_read(session=session, actor=user)
+            st.rerun()

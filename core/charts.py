@@ -404,3 +404,15 @@ def waterfall_chart(explanation: Mapping[str, Any], top: int = 8) -> alt.LayerCh
         max_end="max(datum.start, datum.end)")
     return alt.layer(bars, labels, title="From the average prediction to this one").properties(
         width=WIDTH, height=alt.Step(BAR_HEIGHT))
+
+
+def counts_chart(rows: Sequence[Mapping[str, Any]], title: str = "Rows") -> alt.LayerChart:
+    """Horizontal bars of a count per label, with the number beside each bar (checklist evidence)."""
+    data = [{"label": str(row["label"]), "value": row["value"]} for row in rows]
+    y = alt.Y("label:N", sort=None, title=None)
+    base = alt.Chart(_data(data))
+    bars = base.mark_bar(opacity=0.8).encode(y=y, x=alt.X("value:Q", title=title),
+                                             tooltip=[alt.Tooltip("label:N"), alt.Tooltip("value:Q", format=",")])
+    labels = base.mark_text(align="left", baseline="middle", dx=4).encode(y=y, x="value:Q",
+                                                                        text=alt.Text("value:Q", format=","))
+    return alt.layer(bars, labels, title=title).properties(width=WIDTH, height=alt.Step(BAR_HEIGHT))

@@ -511,9 +511,9 @@ def _leakage(ctx: EvidenceContext) -> Evidence:
     columns = [c for c in ctx.features + [ctx.run.target] if c in ctx.frame]
     frame, test = ctx.frame, ctx.test
     known = frame.index[frame[ctx.run.target].notna()]
+    # The test set keeps the dataset's row labels, so both sides are read from the same typed frame.
     train_rows = frame.loc[known.difference(test.index), columns]
-    test_rows = test.rename(columns={"__target__": ctx.run.target})[columns]
-    test_rows = test_rows.astype(train_rows.dtypes.to_dict(), errors="ignore")
+    test_rows = frame.loc[test.index.intersection(frame.index), columns]
     train_hashes = set(pd.util.hash_pandas_object(train_rows, index=False).to_numpy())
     overlap = int(np.isin(pd.util.hash_pandas_object(test_rows, index=False).to_numpy(), list(train_hashes)).sum())
     leaks = [w for w in ctx.run.warnings if "predict" in str(w).lower() and "almost" in str(w).lower()]

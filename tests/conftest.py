@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,10 @@ from tests.pg import ThrowawayPostgres
 
 # Workers spawned by job tests inherit these: keep numeric libraries to one thread each.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# The Model Card Toolkit schema is not part of the project; card exports are validated when it is at hand.
+MCT_SCHEMA = Path(os.environ.get("STEWARD_MODEL_CARD_SCHEMA")
+                  or Path(__file__).resolve().parents[2] / "shared" / "reference" / "model_card.schema.json")
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +38,8 @@ def _settings_for(url, tmp_path, monkeypatch):
     monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("STEWARD_DATABASE_URL", url)
     monkeypatch.setenv("STEWARD_SECRET_KEY", "k" * 40)
+    if MCT_SCHEMA.is_file():
+        monkeypatch.setenv("STEWARD_MODEL_CARD_SCHEMA", str(MCT_SCHEMA))
     get_settings.cache_clear()
     current = get_settings()
     current.ensure_home()

@@ -48,3 +48,49 @@ def make_trained_run(session: Session, settings: Settings, owner: UserPublic, ve
     run = runs.create_run(session=session, settings=settings, actor=owner, version_id=version.id, target=target,
                           budget_seconds=budget_seconds, **request)
     return runs.run_training(session=session, settings=settings, run_id=run.id, actor=owner)
+
+
+COMPLETE_CARD = {
+    "overview": "Predicts whether a respondent is employed.", "owner_contact": "Labour statistics, lfs@example.org",
+    "primary_uses": "Editing and imputation of employment status.", "primary_users": "Survey methodologists.",
+    "out_of_scope": "Decisions about individual persons.", "factors": "Sex, region, age group.",
+    "metric_rationale": "ROC AUC ranks; the threshold is set for balanced errors.",
+    "data_notes": "Labour force survey 2025, all regions.", "labelling": "Interviewer-recorded status.",
+    "limitations": "Weaker for young respondents.", "recommendations": "Review low-confidence cases manually.",
+    "risks": [{"name": "Bias against small regions", "mitigation": "Subgroup monitoring each quarter."}],
+}
+
+
+def complete_card(session: Session, author: UserPublic, run_id: int):
+    """Every required field of the run's model card written, as the builder would on the Model card page."""
+    from core import model_card
+
+    latest = model_card.list_revisions(session=session, run_id=run_id)
+    return model_card.save_card(session=session, actor=author, run_id=run_id, content=COMPLETE_CARD,
+                                based_on=latest[0].number if latest else 0)
+
+
+def make_assessed_version(session: Session, author: UserPublic, run_id: int, model_name: str = "employment"):
+    """The run registered, its card complete and every checklist item answered by ``author``."""
+    from core import checklist, registry
+
+    complete_card(session, author, run_id)
+    version = registry.register_run(session=session, actor=author, run_id=run_id, model_name=model_name)
+    view = checklist.start_assessment(session=session, actor=author, version_id=version.id)
+    for code, item in view.items.items():
+        checklist.save_answer(session=session, actor=author, assessment_id=view.id, code=code, answer="yes",
+                              justification=f"Checked the evidence for {code}.", expected_revision=item.revision)
+    return version
+
+
+def approve_version(session: Session, settings: Settings, author: UserPublic, reviewer: UserPublic, version_id: int,
+                    decision: str = "approve", conditions: str = ""):
+    """Submit the version's answered assessment and let ``reviewer`` agree with every item and decide."""
+    from core import review
+
+    submitted = review.submit(session=session, settings=settings, actor=author, version_id=version_id)
+    for code in submitted.snapshot["items"]:
+        review.save_verdict(session=session, actor=reviewer, version_id=version_id, code=code, verdict="agree",
+                            comment="", expected_revision=0)
+    return review.decide(session=session, settings=settings, actor=reviewer, version_id=version_id,
+                         decision=decision, conditions=conditions)
