@@ -740,3 +740,130 @@ class NotificationPublic(SQLModel):
     page: str
     created_at: datetime
     read_at: datetime | None
+
+
+# ── monitoring, alerts and retraining ───────────────────────────────────────────────────────────────
+
+
+class MonitoringReport(SQLModel, table=True):
+    """A scoring batch compared with the model's training data (drift, quality, volume) and, once labels
+    arrive, scored (performance)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="predictionbatch.id", unique=True)
+    version_id: int = Field(foreign_key="modelversion.id", index=True)
+    status: str = Field(default="queued", max_length=20)
+    job_id: int | None = Field(default=None, foreign_key="job.id")
+    judged: bool = True  # False: the batch is too small to judge; reported, never alerted on
+    method: str = Field(default="", max_length=200)
+    rows: int = 0
+    drift_share: float | None = None
+    drifted_columns: int | None = None
+    columns: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    prediction_drift: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    quality: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    performance: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    html_sha256: str | None = Field(default=None, max_length=64)
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class AlertRule(SQLModel, table=True):
+    """When a monitored figure of a model crosses a threshold, raise an alert on these channels."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="registeredmodel.id", index=True)
+    metric: str = Field(max_length=60)
+    column: str | None = Field(default=None, max_length=255)
+    direction: str = Field(default="above", max_length=10)  # alert when the value is above / below
+    threshold: float
+    severity: str = Field(default="warning", max_length=20)
+    channels: list[str] = Field(default_factory=lambda: ["app"], sa_column=Column(JSON, nullable=False))
+    recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    webhook_url: str | None = Field(default=None, max_length=500)
+    triggers_retraining: bool = False
+    active: bool = True
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Alert(SQLModel, table=True):
+    """A rule that fired: open → acknowledged → resolved, with who and when."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule_id: int = Field(foreign_key="alertrule.id", index=True)
+    model_id: int = Field(foreign_key="registeredmodel.id", index=True)
+    version_id: int = Field(foreign_key="modelversion.id")
+    report_id: int | None = Field(default=None, foreign_key="monitoringreport.id")
+    metric: str = Field(max_length=60)
+    value: float | None = None
+    threshold: float
+    severity: str = Field(max_length=20)
+    message: str = Field(max_length=1000)
+    status: str = Field(default="open", max_length=20, index=True)
+    acknowledged_by_id: int | None = Field(default=None, foreign_key="user.id")
+    acknowledged_at: datetime | None = None
+    resolved_by_id: int | None = Field(default=None, foreign_key="user.id")
+    resolved_at: datetime | None = None
+    note: str = Field(default="", max_length=2000)
+    pipeline_run_id: int | None = Field(default=None, foreign_key="pipelinerun.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AlertDelivery(SQLModel, table=True):
+    """One attempt series to deliver an alert by e-mail or webhook; failures are retried and kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", index=True)
+    channel: str = Field(max_length=20)
+    target: str = Field(max_length=500)
+    status: str = Field(default="pending", max_length=20, index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=2000)
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PipelineConfig(SQLModel, table=True):
+    """How a model is retrained: schedule, new-data trigger and whether passing candidates go live by themselves."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="registeredmodel.id", unique=True)
+    schedule_days: int | None = None
+    next_run_at: datetime | None = None
+    on_new_data: bool = False
+    auto_promote: bool = False
+    updated_by_id: int | None = Field(default=None, foreign_key="user.id")
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PipelineRun(SQLModel, table=True):
+    """One run of the retraining pipeline: its trigger, each step's status, timings and outputs, the outcome."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    model_id: int = Field(foreign_key="registeredmodel.id", index=True)
+    trigger: str = Field(max_length=30)
+    trigger_ref: str = Field(default="", max_length=200)
+    dataset_version_id: int | None = Field(default=None, foreign_key="datasetversion.id")
+    status: str = Field(default="queued", max_length=20, index=True)
+    steps: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    outcome: str = Field(default="", max_length=2000)
+    run_id: int | None = Field(default=None, foreign_key="trainingrun.id")
+    candidate_version_id: int | None = Field(default=None, foreign_key="modelversion.id")
+    job_id: int | None = Field(default=None, foreign_key="job.id")
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class AppSetting(SQLModel, table=True):
+    """Settings an admin changes in the app (e.g. the SMTP server), as JSON under a key."""
+
+    key: str = Field(primary_key=True, max_length=80)
+    value: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_by_id: int | None = Field(default=None, foreign_key="user.id")
+    updated_at: datetime = Field(default_factory=utcnow)
