@@ -42,9 +42,11 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("model_card.py", "Model card", ":material/description:", "Governance"),
     PageSpec("checklist.py", "Responsible-ML checklist", ":material/checklist:", "Governance"),
     PageSpec("review.py", "Peer review", ":material/rate_review:", "Governance", (Role.reviewer, Role.admin)),
+    PageSpec("predict.py", "Predict", ":material/batch_prediction:", "Production", (Role.builder, Role.admin)),
     PageSpec("admin.py", "Users", ":material/group:", "Administration", (Role.admin,)),
     PageSpec("audit.py", "Audit trail", ":material/fact_check:", "Administration", (Role.admin,)),
     PageSpec("jobs.py", "Jobs", ":material/pending_actions:", "Administration", (Role.admin,)),
+    PageSpec("profile.py", "Profile", ":material/account_circle:", "Account"),
 )
 
 

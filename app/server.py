@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
+from app import api
 from core import auth, jobs, maintenance
 from core.config import get_settings
 from core.db import create_store_engine, migrate, session_scope
@@ -100,5 +101,6 @@ app = st.App(
     routes=[
         Route("/steward/session/claim", claim_login, methods=["GET"]),
         Route("/steward/session/end", end_login, methods=["GET"]),
+        *api.ROUTES,  # the REST endpoint for predictions (app/api.py)
     ],
 )

@@ -11,6 +11,10 @@ DATASET_ID = "dataset_id"
 RUN_ID = "run_id"  # the training run shown on the results page
 TRAIN_RUN_ID = "train_run_id"  # the run started from the Train page
 VERSION_ID = "version_id"  # the model version shown on the governance pages
+PREDICT_JOB_ID = "predict_job_id"  # the file being scored on the Predict page
+PREDICT_BATCH_ID = "predict_batch_id"  # the scored file shown on the Predict page
+PREDICT_RECORD_BATCH_ID = "predict_record_batch_id"  # the typed-in record scored on the Predict page
+PREDICT_UPLOADS = "predict_uploads"  # files submitted so far: a new uploader key empties it after each
 NOTICE = "notice"  # a success message to show once, after the rerun that re-reads what changed
 
 

@@ -426,6 +426,51 @@ def explain_command(env: Env, run_id: int) -> None:
     env.emit(summary, "\n".join(lines))
 
 
+# ── predictions ─────────────────────────────────────────────────────────────────────────────────────
+
+
+@cli.command("predict")
+@click.argument("model_name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the predictions: a .csv or .parquet file.")
+@click.option("--user", "username", required=True)
+@click.option("--project", "project_name", default=None,
+              help="Project name or id (needed only when several projects have a model of this name).")
+@click.option("--version", "number", type=int, default=None,
+              help="An approved version to score with (default: the production version).")
+@click.option("--json", "json_flag", is_flag=True, help="Print JSON for scripts (same as steward --json).")
+@pass_env
+@command
+def predict_command(env: Env, model_name: str, file: Path, out: Path, username: str, project_name: str | None,
+                    number: int | None, json_flag: bool) -> None:
+    """Score FILE with MODEL's production version (or --version) and write the predictions to --out."""
+    from core import serving
+
+    env.as_json = env.as_json or json_flag
+    if out.resolve() == file.resolve():
+        raise DomainError("--out is the input file; choose another file name for the predictions.")
+    with env.session() as session:
+        actor = env.actor(session, username)
+        owner = serving.find_project_for_model(session=session, model_name=model_name, project=project_name)
+        result = serving.score_file(session=session, settings=env.settings, actor=actor, project_id=owner.id,
+                                    model_name=model_name, version_number=number, filename=file.name, path=file,
+                                    channel="cli")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = serving.write_export(result.output, out)
+    batch, report = result.batch, result.report
+    data = {"batch_id": batch.id, "project": owner.name, "model": batch.model_name, "version": batch.version_number,
+            "rows": batch.rows, "out": str(out), "format": written, "input_sha256": batch.input_sha256,
+            "extra_columns": report["extra_columns"], "unseen_categories": report["unseen_categories"],
+            "warnings": report["warnings"], "predictions": batch.summary["predictions"]}
+    lines = [f"Scored {batch.rows:,} rows of {file.name} with {batch.model_name} v{batch.version_number} "
+             f"(batch {batch.id}); predictions written to {out}."]
+    if report["extra_columns"]:
+        lines.append(f"  Ignored columns the model does not use: {', '.join(report['extra_columns'])}")
+    lines += [f"  warning: {message}" for message in report["warnings"]]
+    env.emit(data, "\n".join(lines))
+
+
 # ── audit and jobs ──────────────────────────────────────────────────────────────────────────────────
 
 

@@ -648,6 +648,42 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = None
 
 
+class PredictionBatchPublic(SQLModel):
+    id: int
+    project_id: int
+    version_id: int
+    model_name: str
+    version_number: int
+    channel: str
+    source: str
+    input_sha256: str
+    rows: int
+    output_sha256: str | None
+    summary: dict[str, Any]
+    created_by_id: int | None
+    created_by_name: str
+    created_at: datetime
+
+    @property
+    def label(self) -> str:
+        return f"Batch {self.id}: {self.model_name} v{self.version_number}, {self.rows:,} rows ({self.channel})"
+
+
+class ApiTokenPublic(SQLModel):
+    id: int
+    user_id: int
+    username: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
 # ── responsible-ML checklist and peer review ────────────────────────────────────────────────────────
 
 

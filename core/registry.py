@@ -127,6 +127,14 @@ def version_for_run(*, session: Session, run_id: int) -> ModelVersionPublic | No
     return _public(session, version) if version else None
 
 
+def production_version(*, session: Session, project_id: int, model_name: str) -> ModelVersionPublic | None:
+    """The version of ``model_name`` in production (there is at most one), or None."""
+    version = session.exec(select(ModelVersion).join(RegisteredModel)
+                           .where(RegisteredModel.project_id == project_id, RegisteredModel.name == model_name,
+                                  ModelVersion.status == VersionStatus.production)).first()
+    return _public(session, version) if version else None
+
+
 def list_versions(*, session: Session, project_id: int, model_name: str | None = None) -> list[ModelVersionPublic]:
     """Every version in a project (or of one model), newest model and number first."""
     query = (select(ModelVersion).join(RegisteredModel).where(RegisteredModel.project_id == project_id)

@@ -4,6 +4,7 @@ import streamlit as st
 
 from app import auth, resources, state, widgets
 from core import auth as core_auth
+from core import tokens
 from core.errors import DomainError
 from core.models import Role
 
@@ -42,7 +43,7 @@ st.dataframe(
     hide_index=True, width="stretch",
 )
 
-add_tab, manage_tab = st.tabs(["Add a user", "Change a user"])
+add_tab, manage_tab, tokens_tab = st.tabs(["Add a user", "Change a user", "API tokens"])
 ADD_KEYS = ("admin_new_username", "admin_new_display_name", "admin_new_email", "admin_new_roles", "admin_new_pw")
 with add_tab, st.form("admin_add"):
     username = st.text_input("User name", key="admin_new_username")
@@ -77,3 +78,23 @@ with manage_tab:
             attempt(lambda s: core_auth.set_active(session=s, actor=user, user_id=chosen.id,
                                                    active=not chosen.is_active),
                     f"{widgets.md(chosen.username)} is now {'deactivated' if chosen.is_active else 'active'}.")
+
+with tokens_tab:
+    # Everyone's REST tokens (made on their Profile page): who has one, when it was last used, and a way to stop it.
+    with resources.db_session() as session:
+        every_token = tokens.list_tokens(session=session, actor=user, everyone=True)
+    if not every_token:
+        st.caption("Nobody has made an API token yet.")
+    else:
+        st.dataframe([{"User": t.username, "Name": t.name, "Starts with": f"{t.prefix}…",
+                       "Made (UTC)": t.created_at.strftime("%Y-%m-%d %H:%M"),
+                       "Last used (UTC)": t.last_used_at.strftime("%Y-%m-%d %H:%M") if t.last_used_at else "never",
+                       "State": "active" if t.active else "revoked"} for t in every_token],
+                     hide_index=True, width="stretch")
+        live = {t.id: t for t in every_token if t.active}
+        if live:
+            revoke_id = st.selectbox("Token", list(live), key="admin_revoke_token",
+                                     format_func=lambda i: f"{live[i].username}: {live[i].name} ({live[i].prefix}…)")
+            if st.button("Revoke token", key="admin_revoke"):
+                attempt(lambda s: tokens.revoke_token(session=s, actor=user, token_id=revoke_id),
+                        f"Revoked {widgets.md(live[revoke_id].username)}'s token {widgets.md(live[revoke_id].name)}.")
