@@ -215,6 +215,9 @@ def ingest_file(
     except IntegrityError as error:
         session.rollback()
         raise Conflict("Someone saved a version of this dataset at the same moment. Try again.") from error
+    from core import pipelines  # models retrained on each new version of their data (when their pipeline says so)
+
+    pipelines.on_new_data(session=session, settings=settings, dataset_version_id=version.id)
     return _version_public(session, version), False
 
 

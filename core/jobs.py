@@ -41,6 +41,7 @@ HEARTBEAT_SECONDS = 5.0
 JOB_KINDS: dict[str, str] = {
     "artifacts.verify": "core.maintenance:verify_artifacts_job",
     "data.ingest": "core.datasets:ingest_job",
+    "pipeline.run": "core.pipelines:pipeline_job",
     "serving.batch": "core.serving:batch_job",
     "training.run": "core.training.runs:training_job",
     "training.reproduce": "core.training.runs:reproduction_job",

@@ -696,6 +696,9 @@ def promote_version(*, session: Session, settings: Settings, actor: UserPublic, 
                            "previous": previous.number if previous else None,
                            "gates": {gate.gate: gate.verdict for gate in report.gates},
                            "conditions": next((g.conditions for g in report.gates if g.conditions), "")})
+    from core import alerts  # alerts reads the registry's tables; imported here to keep the imports one-way
+
+    alerts.add_default_rules(session, version_id=version.id, actor=actor)  # a model in production is watched
     _commit(session, public.model_name)
     return _public(session, version)
 
