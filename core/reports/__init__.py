@@ -11,7 +11,7 @@ printed. Generating a report stores the PDF in the artifact store and records an
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -24,8 +24,8 @@ from core.reports import _template as t
 from core.reports._common import KINDS, Report, steward_version
 from core.reports._template import FontMissing
 
-__all__ = ["KINDS", "FontMissing", "Report", "render_model_card_report", "render_portfolio_report",
-           "render_report", "render_review_report", "steward_version"]
+__all__ = ["KINDS", "FontMissing", "Report", "render_model_card_report", "render_monitoring_report",
+           "render_portfolio_report", "render_report", "render_review_report", "steward_version"]
 
 
 def _meta_maker(session: Session, actor: UserPublic, kind: str, generated_at: datetime):
@@ -66,6 +66,21 @@ def render_review_report(*, session: Session, settings: Settings, actor: UserPub
                           data=data, pages=pages, generated_at=at, entity_type="model_version", entity_id=version_id)
 
 
+def render_monitoring_report(*, session: Session, settings: Settings, actor: UserPublic, model_id: int,
+                             since: date | None = None, until: date | None = None) -> Report:
+    """One model's monitoring for a period (dates in UTC, both included; None: open-ended)."""
+    from core.reports import _monitoring
+
+    _common.require_viewer(actor)
+    at = utcnow()
+    facts, meta, data, pages = _monitoring.build(session=session, settings=settings, model_id=model_id, since=since,
+                                                 until=until, meta_for=_meta_maker(session, actor, "monitoring", at))
+    return _common.finish(session=session, settings=settings, actor=actor, kind="monitoring", subject=meta.subject,
+                          data=data, pages=pages, generated_at=at, entity_type="registered_model",
+                          entity_id=model_id, details={"since": since, "until": until,
+                                                       "batches": len(facts.points)})
+
+
 def render_portfolio_report(*, session: Session, settings: Settings, actor: UserPublic,
                             project_id: int | None = None) -> Report:
     """Every model of a project (or of every project the user can see): status, maturity, reviews, alerts."""
@@ -83,7 +98,7 @@ def render_portfolio_report(*, session: Session, settings: Settings, actor: User
 def render_report(*, session: Session, settings: Settings, actor: UserPublic, kind: str, **subject: Any) -> Report:
     """The report of ``kind`` (a key of :data:`KINDS`) about ``subject`` (run_id, version_id, model_id, …)."""
     renderers = {"model-card": render_model_card_report, "review": render_review_report,
-                 "portfolio": render_portfolio_report}
+                 "monitoring": render_monitoring_report, "portfolio": render_portfolio_report}
     if kind not in renderers:
         raise InvalidInput(f"There is no {kind!r} report. Reports are: {', '.join(renderers)}.")
     return renderers[kind](session=session, settings=settings, actor=actor, **subject)

@@ -276,9 +276,9 @@ def _lineage(facts: CardFacts) -> list[Flowable]:
     flow.append(t.facts_table([(what, t.hash_cell(digest)) for what, digest in facts.hashes], widths=(1, 3.2)))
     if facts.revisions:
         flow.append(t.heading("Card revisions", 2))
-        body = [[str(r.number), r.created_by_name, t.when(r.created_at),
+        body = [[str(r.number), r.created_by_name, t.stamp(r.created_at),
                  ", ".join(c["field"] for c in r.changes) or "–"] for r in facts.revisions]
-        flow.append(t.table(["Revision", "By", "When", "Fields changed"], body, (0.7, 1.1, 1.4, 4)))
+        flow.append(t.table(["Revision", "By", "When (UTC)", "Fields changed"], body, (0.75, 1.1, 1.3, 4)))
     return flow
 
 

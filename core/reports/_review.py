@@ -256,11 +256,11 @@ def _rounds(facts: ReviewFacts) -> list[Flowable]:
     flow: list[Flowable] = t.section("3. Review rounds")
     if not facts.rounds:
         return [*flow, t.para("No round yet: the self-assessment has not been submitted.", s.body)]
-    body = [[str(r.number), f"{r.submitted_by_name}, {t.when(r.submitted_at)}",
+    body = [[str(r.number), f"{r.submitted_by_name}, {t.stamp(r.submitted_at)}",
              DECIDED.get(r.decision, "waiting for a decision") if r.decision else "waiting for a decision",
-             f"{r.decided_by_name}, {t.when(r.decided_at)}" if r.decided_by_name else "–",
+             f"{r.decided_by_name}, {t.stamp(r.decided_at)}" if r.decided_by_name else "–",
              r.conditions or "–", r.comment or "–"] for r in facts.rounds]
-    flow.append(t.table(["No.", "Submitted", "Decision", "Decided", "Conditions", "Comment"], body,
+    flow.append(t.table(["No.", "Submitted (UTC)", "Decision", "Decided (UTC)", "Conditions", "Comment"], body,
                         (0.45, 1.3, 1.05, 1.3, 1.5, 1.5)))
     for earlier in facts.rounds[:-1]:
         objections = [v for v in earlier.verdicts.values() if v.verdict != "agree"]
@@ -285,37 +285,38 @@ def _signoff(facts: ReviewFacts) -> list[Flowable]:
                                                       f"{t.when(last_round.submitted_at, time=False)}"
                                                       if last_round else "; not submitted for review yet"))
     signed = [["Builder", last_round.submitted_by_name if last_round else run.created_by_name,
-               t.when(last_round.submitted_at if last_round else run.created_at), builder]]
+               t.stamp(last_round.submitted_at if last_round else run.created_at), builder]]
     if decided:
         last = decided[-1]
-        signed.append(["Reviewer", last.decided_by_name or "–", t.when(last.decided_at),
+        signed.append(["Reviewer", last.decided_by_name or "–", t.stamp(last.decided_at),
                        f"{DECIDED.get(last.decision, last.decision)} (round {last.number})"])
     else:
         signed.append(["Reviewer", "–", "–", "no decision yet"])
     if promotions:
-        signed.append(["Approver", promotions[-1].actor_name, t.when(promotions[-1].created_at),
+        signed.append(["Approver", promotions[-1].actor_name, t.stamp(promotions[-1].created_at),
                        f"promoted to production: {promotions[-1].reason}"])
     else:
         signed.append(["Approver", "–", "–", "not promoted to production"])
     flow: list[Flowable] = t.section("4. Sign-off", t.para(
         "As recorded in Steward's audit trail. The four-eyes rule is enforced: nobody reviews or promotes their own "
-        "work.", s.small), t.table(["Role", "Name", "Date", "Signed off"], signed, (0.8, 1.1, 1.55, 3.2)))
-    steps = [["Builder", run.created_by_name, t.when(run.created_at), f"trained the model (run {run.id})"]]
-    steps += [["Builder", r.submitted_by_name, t.when(r.submitted_at), f"submitted round {r.number} for review"]
+        "work.", s.small), t.table(["Role", "Name", "When (UTC)", "Signed off"], signed, (0.8, 1.1, 1.3, 3.4)))
+    steps = [["Builder", run.created_by_name, t.stamp(run.created_at), f"trained the model (run {run.id})"]]
+    steps += [["Builder", r.submitted_by_name, t.stamp(r.submitted_at), f"submitted round {r.number} for review"]
               for r in facts.rounds]
-    steps += [["Reviewer", r.decided_by_name or "–", t.when(r.decided_at),
+    steps += [["Reviewer", r.decided_by_name or "–", t.stamp(r.decided_at),
                f"{DECIDED.get(r.decision, r.decision)} (round {r.number})"] for r in decided]
-    steps += [["Approver", tr.actor_name, t.when(tr.created_at), f"promoted to production: {tr.reason}"]
+    steps += [["Approver", tr.actor_name, t.stamp(tr.created_at), f"promoted to production: {tr.reason}"]
               for tr in promotions]
     steps.sort(key=lambda row: row[2])
     if len(steps) > len(signed):
-        flow += [t.heading("Every step", 3), t.table(["Role", "Name", "Date", "What"], steps, (0.8, 1.1, 1.55, 3.2))]
+        flow += [t.heading("Every step", 3),
+                 t.table(["Role", "Name", "When (UTC)", "What"], steps, (0.8, 1.1, 1.3, 3.4))]
     flow += t.section("5. Gate overrides")
     if not facts.overrides:
         flow.append(t.para("No promotion gate of this version was overridden.", s.body))
     else:
-        flow.append(t.table(["Gate", "Reason given", "By", "When"],
-                            [[registry.GATES.get(o.gate, o.gate), o.reason, o.actor_name, t.when(o.created_at)]
+        flow.append(t.table(["Gate", "Reason given", "By", "When (UTC)"],
+                            [[registry.GATES.get(o.gate, o.gate), o.reason, o.actor_name, t.stamp(o.created_at)]
                              for o in facts.overrides], (1.4, 3.2, 0.9, 1.2)))
     return flow
 

@@ -184,6 +184,11 @@ def when(value: datetime | None, *, time: bool = True) -> str:
     return f"{value:%Y-%m-%d %H:%M} UTC" if time else f"{value:%Y-%m-%d}"
 
 
+def stamp(value: datetime | None) -> str:
+    """Date and time for a table cell whose header says "(UTC)"."""
+    return "–" if value is None else f"{value:%Y-%m-%d %H:%M}"
+
+
 def plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count:,} {one if count == 1 else (many or one + 's')}"
 
