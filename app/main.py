@@ -19,6 +19,7 @@ if needs_setup:
 elif user is None:
     page = st.navigation([navigation.LOGIN.page(default=True)], position="hidden")
 else:
+    state.take_link_params()
     page = st.navigation(navigation.pages_for(user))
     with st.sidebar:
         st.markdown(f"**{widgets.md(user.label)}**")

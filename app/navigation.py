@@ -42,6 +42,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("model_card.py", "Model card", ":material/description:", "Governance"),
     PageSpec("checklist.py", "Responsible-ML checklist", ":material/checklist:", "Governance"),
     PageSpec("review.py", "Peer review", ":material/rate_review:", "Governance", (Role.reviewer, Role.admin)),
+    PageSpec("registry.py", "Model registry", ":material/inventory_2:", "Production"),  # actions checked in core
     PageSpec("predict.py", "Predict", ":material/batch_prediction:", "Production", (Role.builder, Role.admin)),
     PageSpec("admin.py", "Users", ":material/group:", "Administration", (Role.admin,)),
     PageSpec("audit.py", "Audit trail", ":material/fact_check:", "Administration", (Role.admin,)),

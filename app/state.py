@@ -33,3 +33,18 @@ def pop(key: str, default=None):
 def clear_all() -> None:
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+
+
+# A link to another page (st.page_link(..., query_params={"run": "3"})) says what that page should show.
+LINK_PARAMS = {"run": RUN_ID, "version": VERSION_ID}
+
+
+def take_link_params() -> None:
+    """Ids in the address become the page's choice, then leave the address (the page's own pickers take over)."""
+    for param, key in LINK_PARAMS.items():
+        value = st.query_params.get(param)
+        if value is None:
+            continue
+        if value.isdigit():
+            st.session_state[key] = int(value)
+        del st.query_params[param]

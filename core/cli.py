@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from core import audit, auth, datasets, jobs, projects
+from core import audit, auth, datasets, jobs, projects, registry
 from core.config import Settings, get_settings
 from core.data.reading import ReadOptions
 from core.db import create_store_engine, migrate, session_scope
@@ -469,6 +469,133 @@ def predict_command(env: Env, model_name: str, file: Path, out: Path, username: 
         lines.append(f"  Ignored columns the model does not use: {', '.join(report['extra_columns'])}")
     lines += [f"  warning: {message}" for message in report["warnings"]]
     env.emit(data, "\n".join(lines))
+
+
+# ── registry ────────────────────────────────────────────────────────────────────────────────────────
+
+
+def _model_in(session, model_name: str, project_name: str | None):
+    """The registered model MODEL, in --project when given (a name, or an id)."""
+    project_id = None
+    if project_name is not None:
+        try:
+            project_id = projects.get_project_by_name(session=session, name=project_name).id
+        except DomainError:
+            if not project_name.isdigit():
+                raise
+            project_id = projects.get_project(session=session, project_id=int(project_name)).id
+    return registry.find_model(session=session, name=model_name, project_id=project_id)
+
+
+def _version_summary_line(version) -> str:
+    return f"{version.label} ({registry.status_label(version)})"
+
+
+@cli.command("register")
+@click.argument("run_id", type=int)
+@click.option("--model", "model_name", required=True, help="The model's name (created on first use).")
+@click.option("--user", "username", required=True)
+@click.option("--json", "json_flag", is_flag=True, help="Print JSON for scripts (same as steward --json).")
+@pass_env
+@command
+def register_command(env: Env, run_id: int, model_name: str, username: str, json_flag: bool) -> None:
+    """Register finished RUN as the next version of --model in the run's project."""
+    env.as_json = env.as_json or json_flag
+    with env.session() as session:
+        version = registry.register_run(session=session, actor=env.actor(session, username), run_id=run_id,
+                                        model_name=model_name)
+    env.emit(version.model_dump(), f"Registered run {run_id} as {_version_summary_line(version)}.")
+
+
+@cli.command("promote")
+@click.argument("model_name")
+@click.argument("number", type=int)
+@click.option("--user", "username", required=True, help="A manager or administrator who did not build it.")
+@click.option("--project", "project_name", default=None,
+              help="Project name or id (needed only when several projects have a model of this name).")
+@click.option("--reason", default="", help="Why it goes into production (kept with the status change).")
+@click.option("--json", "json_flag", is_flag=True, help="Print JSON for scripts (same as steward --json).")
+@pass_env
+@command
+def promote_command(env: Env, model_name: str, number: int, username: str, project_name: str | None, reason: str,
+                    json_flag: bool) -> None:
+    """Promote version NUMBER of MODEL to production once its gates pass; the previous one becomes the fallback."""
+    env.as_json = env.as_json or json_flag
+    with env.session() as session:
+        actor = env.actor(session, username)
+        model = _model_in(session, model_name, project_name)
+        version = registry.find_version(session=session, model_id=model.id, number=number)
+        promoted = registry.promote_version(session=session, settings=env.settings, actor=actor,
+                                            version_id=version.id, reason=reason)
+        report = registry.evaluate_gates(session=session, settings=env.settings, version_id=promoted.id)
+        fallback = registry.get_model(session=session, model_id=model.id).fallback
+    lines = [f"{promoted.label} is in production."
+             + (f" {fallback.label} is kept as the fallback." if fallback else "")]
+    lines += [f"  {gate.verdict:<10} {gate.title}: {gate.reason}" for gate in report.gates]
+    env.emit({**promoted.model_dump(), "fallback": fallback.number if fallback else None,
+              "gates": [{"gate": g.gate, "title": g.title, "verdict": g.verdict, "reason": g.reason,
+                         "override": g.override.reason if g.override else None} for g in report.gates]},
+             "\n".join(lines))
+
+
+@cli.command("rollback")
+@click.argument("model_name")
+@click.option("--user", "username", required=True, help="A manager or administrator.")
+@click.option("--project", "project_name", default=None,
+              help="Project name or id (needed only when several projects have a model of this name).")
+@click.option("--reason", default="", help="Why (kept with the status changes).")
+@click.option("--json", "json_flag", is_flag=True, help="Print JSON for scripts (same as steward --json).")
+@pass_env
+@command
+def rollback_command(env: Env, model_name: str, username: str, project_name: str | None, reason: str,
+                     json_flag: bool) -> None:
+    """Put MODEL's fallback version back into production in one step."""
+    env.as_json = env.as_json or json_flag
+    with env.session() as session:
+        actor = env.actor(session, username)
+        model = _model_in(session, model_name, project_name)
+        before = registry.get_model(session=session, model_id=model.id).production
+        restored = registry.rollback(session=session, actor=actor, model_id=model.id, reason=reason)
+    env.emit({**restored.model_dump(), "retired": before.number if before else None},
+             f"Rolled {model.name} back: {restored.label} is in production again"
+             + (f", v{before.number} is retired." if before else "."))
+
+
+@cli.group("models")
+def models_group() -> None:
+    """Registered models and their versions."""
+
+
+@models_group.command("list")
+@click.argument("project_name")
+@click.option("--json", "json_flag", is_flag=True, help="Print JSON for scripts (same as steward --json).")
+@pass_env
+@command
+def models_list(env: Env, project_name: str, json_flag: bool) -> None:
+    """List PROJECT's models with every version, its status and test result."""
+    env.as_json = env.as_json or json_flag
+    with env.session() as session:
+        target = projects.get_project_by_name(session=session, name=project_name)
+        found = registry.list_models(session=session, project_id=target.id)
+        scores = {v.id: runs.get_run(session=session, run_id=v.run_id) for m in found for v in m.versions}
+    data, lines = [], []
+    for model in found:
+        lines.append(f"{model.name}: " + (f"v{model.production.number} in production" if model.production
+                                           else "nothing in production"))
+        versions = []
+        for version in model.versions:
+            run = scores[version.id]
+            metric = ((run.evaluation or {}).get("metrics", {}).get(run.primary_metric) or {}).get("value")
+            versions.append({"number": version.number, "status": version.status, "fallback": version.is_fallback,
+                             "run_id": version.run_id, "metric": run.primary_metric, "test_value": metric,
+                             "created_by": version.created_by_name, "created_at": version.created_at})
+            shown = "—" if metric is None else f"{metric:.4f}"
+            lines.append(f"  v{version.number:<4} {registry.status_label(version):<20} run {version.run_id:<5} "
+                         f"{run.primary_metric} {shown}  by {version.created_by_name} "
+                         f"{version.created_at:%Y-%m-%d}")
+        data.append({"model": model.name, "production": model.production.number if model.production else None,
+                     "fallback": model.fallback.number if model.fallback else None, "versions": versions})
+    env.emit(data, "\n".join(lines) or f"No models registered in {target.name} yet.")
 
 
 # ── audit and jobs ──────────────────────────────────────────────────────────────────────────────────

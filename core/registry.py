@@ -27,11 +27,15 @@ from core.auth import OPERATOR, clean_name, ensure_not_author, require_role
 from core.config import Settings
 from core.errors import Conflict, GateFailed, InvalidInput, NotFound
 from core.models import (
+    AlertRule,
     Assessment,
     AssessmentStatus,
     GateOverride,
     ModelVersion,
     ModelVersionPublic,
+    MonitoringReport,
+    PipelineConfig,
+    PipelineRun,
     PredictionBatch,
     RegisteredModel,
     Role,
@@ -278,7 +282,8 @@ def _value(value: float | None) -> str:
     return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.3f}" if abs(value) < 100 else f"{value:,.2f}"
 
 
-def _short(metric: str) -> str:
+def metric_name(metric: str) -> str:
+    """A metric's short name for sentences: "ROC AUC", "macro F1", "RMSE"."""
     return SHORT_METRICS.get(metric, metric.replace("_", " "))
 
 
@@ -466,11 +471,11 @@ def _baseline_gate(run: TrainingRunPublic, margin: float) -> GateResult:
     value = ((run.evaluation or {}).get("metrics", {}).get(metric) or {}).get("value")
     reference = (run.baseline or {}).get(metric)
     if value is None or reference is None:
-        return GateResult("baseline", title, False, f"The {_short(metric)} of the model or of the baseline could "
+        return GateResult("baseline", title, False, f"The {metric_name(metric)} of the model or of the baseline could "
                                                     "not be computed on the test set.")
     better = advantage(metric, value, reference)
     dummy = "always predicts the average" if run.task == "regression" else "always gives the most common answer"
-    facts = f"{_short(metric)} {_value(value)} against {_value(reference)} for a model that {dummy}"
+    facts = f"{metric_name(metric)} {_value(value)} against {_value(reference)} for a model that {dummy}"
     if better > 0 and better >= margin:
         return GateResult("baseline", title, True, f"{facts}: better by {_amount(metric, better)} "
                                                    f"(margin {_amount(metric, margin)}).")
@@ -503,7 +508,7 @@ def _subgroup_gate(run: TrainingRunPublic, tolerance: float) -> GateResult:
     note = f" ({'; '.join(notes)})" if notes else ""
 
     def describe(gap: float, row: dict) -> str:
-        return (f"{row['column']} = {row['group']}: {_short(row['metric'])} {_value(row['value'])} against "
+        return (f"{row['column']} = {row['group']}: {metric_name(row['metric'])} {_value(row['value'])} against "
                 f"{_value(row['overall'])} overall, {_amount(row['metric'], gap)} worse")
 
     over = sorted(((gap, row) for gap, row in judged if gap > tolerance), key=lambda item: -item[0])
@@ -550,9 +555,9 @@ def _production_gate(session: Session, settings: Settings, version: ModelVersion
         caveat = (" Both were tested on the same held-out rows (same data, seed and split)." if _same_split(run, other)
                   else " They come from different test rows, so small differences mean little.")
     if mine is None or theirs is None:
-        return GateResult("production", title, False, f"{where}: the {_short(metric)} could not be computed.")
+        return GateResult("production", title, False, f"{where}: the {metric_name(metric)} could not be computed.")
     better = advantage(metric, mine, theirs)
-    facts = f"{where}: {_short(metric)} {_value(mine)} against {_value(theirs)} for {label}"
+    facts = f"{where}: {metric_name(metric)} {_value(mine)} against {_value(theirs)} for {label}"
     if better >= 0:
         verdict = f"{facts}, better by {_amount(metric, better)}."
     else:
@@ -639,6 +644,29 @@ def override_gate(*, session: Session, settings: Settings, actor: UserPublic, ve
     return _overrides(session, version_id)[gate]
 
 
+def promotion_refusal(*, session: Session, actor: UserPublic, version_id: int) -> str | None:
+    """Why ``actor`` may not promote this version, gates aside (None when they may)."""
+    version = _get(session, version_id)
+    if version.status == VersionStatus.production:
+        return "This version is in production."
+    if not actor.has_role(Role.manager, Role.admin):
+        return "Only a manager or an administrator promotes a version to production."
+    if actor.id in _authors(session, version_id):
+        return ("You trained this model, edited its card or answered its self-assessment, so a colleague must "
+                "promote it (four-eyes rule).")
+    return None
+
+
+def override_refusal(*, session: Session, actor: UserPublic, version_id: int) -> str | None:
+    """Why ``actor`` may not override this version's gates (None when they may)."""
+    if not actor.has_role(Role.admin):
+        return "Only an administrator can override a failed gate."
+    if actor.id in _authors(session, version_id):
+        return ("You worked on this version, so another administrator must decide on overriding its gates "
+                "(four-eyes rule).")
+    return None
+
+
 def _lock_model(session: Session, model_id: int) -> RegisteredModel:
     # PostgreSQL: one promotion or rollback of a model at a time. SQLite serialises writers anyway, and the unique
     # index on production versions catches what slips through.
@@ -696,9 +724,6 @@ def promote_version(*, session: Session, settings: Settings, actor: UserPublic, 
                            "previous": previous.number if previous else None,
                            "gates": {gate.gate: gate.verdict for gate in report.gates},
                            "conditions": next((g.conditions for g in report.gates if g.conditions), "")})
-    from core import alerts  # alerts reads the registry's tables; imported here to keep the imports one-way
-
-    alerts.add_default_rules(session, version_id=version.id, actor=actor)  # a model in production is watched
     _commit(session, public.model_name)
     return _public(session, version)
 
@@ -787,13 +812,13 @@ def compare_versions(*, session: Session, settings: Settings, version_ids: list[
         where = f"{owner_label}'s test data ({rows_count:,} rows)" if rows_count else f"{owner_label}'s test data"
         for name in evaluation.METRICS[test_run.task]:
             direction = "higher is better" if evaluation.GREATER_IS_BETTER[name] else "lower is better"
-            metrics.append({"Test data": where, "Metric": f"{_short(name)} ({direction})",
+            metrics.append({"Test data": where, "Metric": f"{metric_name(name)} ({direction})",
                             **{label: values[label].get(name) for label in labels}})
 
     parameters = _rows(labels, [
         ("Target", [r.target for r in found]),
         ("Task", [r.task for r in found]),
-        ("Metric the search optimised", [_short(r.primary_metric) for r in found]),
+        ("Metric the search optimised", [metric_name(r.primary_metric) for r in found]),
         ("Chosen model", [_chosen(r) for r in found]),
         ("Seed", [r.seed for r in found]),
         ("Time budget (s)", [r.config.get("budget_seconds") for r in found]),
@@ -953,6 +978,37 @@ class Maturity:
                 f"{', '.join(missing)}.")
 
 
+def _pipeline_principle(session: Session, model_id: int) -> Principle:
+    config = session.exec(select(PipelineConfig).where(PipelineConfig.model_id == model_id)).first()
+    triggers = []
+    if config is not None and config.schedule_days:
+        triggers.append(f"every {_count(config.schedule_days, 'day', 'days')}")
+    if config is not None and config.on_new_data:
+        triggers.append("when new data arrives")
+    if not triggers:
+        return Principle("pipeline", PRINCIPLES["pipeline"], False,
+                         "Not met: no automated retraining pipeline is configured; versions are trained by hand.")
+    last = session.exec(select(PipelineRun).where(PipelineRun.model_id == model_id)
+                        .order_by(col(PipelineRun.id).desc())).first()
+    evidence = f"The pipeline retrains the model {' and '.join(triggers)}"
+    evidence += (f"; its last run ({last.trigger}, {last.created_at:%Y-%m-%d}) is {last.status}." if last
+                 else "; it has not run yet.")
+    return Principle("pipeline", PRINCIPLES["pipeline"], True, evidence)
+
+
+def _monitoring_principle(session: Session, model_id: int) -> Principle:
+    rules = session.exec(select(AlertRule).where(AlertRule.model_id == model_id, col(AlertRule.active).is_(True))
+                         ).all()
+    if not rules:
+        return Principle("monitoring", PRINCIPLES["monitoring"], False, "Not met: no monitoring configured.")
+    reports = session.exec(select(MonitoringReport).join(ModelVersion)
+                           .where(ModelVersion.model_id == model_id)).all()
+    shown = ", ".join(f"{rule.metric} {rule.direction} {rule.threshold:g}" for rule in rules[:3])
+    return Principle("monitoring", PRINCIPLES["monitoring"], True,
+                     f"{_count(len(rules), 'active alert rule', 'active alert rules')} ({shown}); "
+                     f"{_count(len(reports), 'monitoring report', 'monitoring reports')} so far.")
+
+
 def maturity(*, session: Session, model_id: int) -> Maturity:
     """The maturity of one model, judged on its production version (or its newest when none is in production)."""
     summary = _summary(session, _get_model(session, model_id))
@@ -971,16 +1027,14 @@ def maturity(*, session: Session, model_id: int) -> Maturity:
     if "@" not in (run.code_version or ""):
         evidence += " No git commit was recorded for the code."
     principles.append(Principle("versioned", PRINCIPLES["versioned"], all(hashes), evidence))
-    principles.append(Principle("pipeline", PRINCIPLES["pipeline"], False,
-                                "Not met: no automated training pipeline or retraining trigger is configured; "
-                                "versions are trained by hand."))
+    principles.append(_pipeline_principle(session, summary.id))
     certificate = runs.latest_certificate(session=session, run_id=run.id)
     passed = certificate is not None and certificate.status == "passed"
     principles.append(Principle("reproducible", PRINCIPLES["reproducible"], passed,
                                 f"{which}: certificate {certificate.id} passed, identical predictions on re-running."
                                 if passed else f"Not met: run {run.id} of {which} has no passed reproducibility "
                                 "certificate."))
-    principles.append(Principle("monitoring", PRINCIPLES["monitoring"], False, "Not met: no monitoring configured."))
+    principles.append(_monitoring_principle(session, summary.id))
     if summary.production is not None:
         batches = session.exec(select(PredictionBatch).where(PredictionBatch.version_id == judged.id)).all()
         since = session.exec(select(StageTransition).where(StageTransition.version_id == judged.id,

@@ -3,14 +3,46 @@
 import streamlit as st
 
 from app import auth, resources, state, widgets
-from core import tokens
-from core.errors import DomainError
+from core import auth as core_auth
+from core import notifications, tokens
+from core.errors import DomainError, InvalidInput
 
 user = auth.require_user()
 st.title("Profile")
 st.write(f"Logged in as **{widgets.md(user.username)}**" + (f" ({widgets.md(user.display_name)})"
                                                               if user.display_name else "")
          + f". Roles: {', '.join(user.roles)}.")
+
+st.subheader("Notifications")
+with resources.db_session() as session:
+    received = notifications.list_notifications(session=session, actor=user, limit=100)
+if received:
+    st.dataframe([{"Received (UTC)": n.created_at.strftime("%Y-%m-%d %H:%M"), "Message": n.message,
+                   "Read": "yes" if n.read_at else "no"} for n in received], hide_index=True, width="stretch")
+    if any(n.read_at is None for n in received) and st.button("Mark all as read", key="profile_read_all"):
+        with resources.db_session() as session:
+            notifications.mark_read(session=session, actor=user)
+        st.rerun()
+else:
+    st.caption("No notifications yet: review requests and decisions about your models appear here.")
+
+st.subheader("Password")
+with st.form("profile_password", clear_on_submit=True):
+    current = st.text_input("Current password", type="password", key="profile_current_password")
+    new = st.text_input("New password", type="password", key="profile_new_password",
+                        help=f"At least {core_auth.MIN_PASSWORD_LENGTH} characters; not your user name.")
+    repeated = st.text_input("New password again", type="password", key="profile_repeat_password")
+    change = st.form_submit_button("Change password")
+if change:
+    try:
+        if new != repeated:
+            raise InvalidInput("The two new passwords differ. Type the same one twice.")
+        with resources.db_session() as session:
+            core_auth.change_own_password(session=session, actor=user, current_password=current, new_password=new)
+    except DomainError as error:
+        st.error(widgets.md(error))
+    else:
+        st.success("Password changed.")
 
 st.subheader("API tokens")
 st.write("A token lets a program score records with Steward's REST endpoint as you, with your roles (scoring needs "

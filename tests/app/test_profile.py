@@ -68,3 +68,51 @@ def test_an_administrator_sees_and_revokes_everyones_tokens_on_the_users_page(ap
     assert plain(at.success) == ["Revoked bea's token scoring robot."]
     with db() as session:
         assert tokens.user_for_token(session=session, secret=secret) is None
+
+
+def test_a_user_changes_their_password_only_with_the_current_one(app_test, db):
+    from core import auth
+    from core.config import get_settings
+    from tests.factories import PASSWORD
+
+    with db() as session:
+        rita = make_user(session, "rita", roles=("reviewer",))
+    at = open_page(app_test(), rita, "profile.py")
+    at.text_input(key="profile_current_password").input("not the password")
+    at.text_input(key="profile_new_password").input("a brand new passphrase")
+    at.text_input(key="profile_repeat_password").input("a brand new passphrase")
+    at = button(at, "Change password").click().run()
+    assert plain(at.error) == ["The current password is not right. Type it again."]
+
+    at.text_input(key="profile_current_password").input(PASSWORD)
+    at.text_input(key="profile_new_password").input("a brand new passphrase")
+    at.text_input(key="profile_repeat_password").input("a different passphrase")
+    at = button(at, "Change password").click().run()
+    assert plain(at.error) == ["The two new passwords differ. Type the same one twice."]
+
+    at.text_input(key="profile_current_password").input(PASSWORD)
+    at.text_input(key="profile_new_password").input("a brand new passphrase")
+    at.text_input(key="profile_repeat_password").input("a brand new passphrase")
+    at = button(at, "Change password").click().run()
+    assert "Password changed." in texts(at.success)
+    with db() as session:
+        assert auth.authenticate(session=session, settings=get_settings(),
+                                 username="rita", password="a brand new passphrase").username == "rita"
+
+
+def test_notifications_are_listed_and_can_be_marked_read(app_test, db):
+    from core import notifications
+
+    with db() as session:
+        rita = make_user(session, "rita", roles=("reviewer",))
+        notifications.notify(session, user_ids=[rita.id], message="bea asks for a review of employment v1.",
+                             page="review")
+        session.commit()
+    at = open_page(app_test(), rita, "profile.py")
+    table = at.dataframe[0].value
+    assert table[["Message", "Read"]].values.tolist() == [["bea asks for a review of employment v1.", "no"]]
+
+    at = at.button(key="profile_read_all").click().run()
+    assert at.dataframe[0].value["Read"].tolist() == ["yes"]
+    with db() as session:
+        assert notifications.unread_count(session=session, actor=rita) == 0

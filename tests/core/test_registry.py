@@ -11,10 +11,18 @@ from sqlmodel import select
 
 from core import audit, auth, checklist, datasets, model_card, registry, review
 from core.errors import Conflict, GateFailed, InvalidInput, NotAllowed
-from core.models import Assessment, AuditEvent, GateOverride, ModelVersion, StageTransition, VersionStatus
+from core.models import (
+    AlertRule,
+    Assessment,
+    AuditEvent,
+    GateOverride,
+    ModelVersion,
+    PipelineConfig,
+    VersionStatus,
+)
 from core.training import runs
 from tests.app.conftest import sample_head
-from tests.factories import make_dataset_version, make_project, make_trained_run, make_user
+from tests.factories import approve_version, make_dataset_version, make_project, make_trained_run, make_user
 
 # Without these columns the labour-force model is no better than chance (ROC AUC about 0.48 on 300 rows).
 WEAK = ["age", "hours_usual", "months_since_last_job", "education", "household_size", "region"]
@@ -71,12 +79,7 @@ def reviewed(session, settings, builder, reviewer, version_id: int, decision: st
             checklist.save_answer(session=session, actor=builder, assessment_id=view.id, code=item.code, answer="yes",
                                   justification="Checked against the evidence.",
                                   expected_revision=view.items[item.code].revision)
-    current = review.submit(session=session, settings=settings, actor=builder, version_id=version_id)
-    for code in current.snapshot["items"]:
-        review.save_verdict(session=session, actor=reviewer, version_id=version_id, code=code, verdict="agree",
-                            comment="", expected_revision=0)
-    review.decide(session=session, settings=settings, actor=reviewer, version_id=version_id, decision=decision,
-                  conditions=conditions, comment="Reviewed.")
+    approve_version(session, settings, builder, reviewer, version_id, decision=decision, conditions=conditions)
 
 
 def ready(session, settings, team, version) -> None:
@@ -417,19 +420,37 @@ def test_lineage_reads_from_the_data_to_the_scoring_batches(session, settings, t
 
 def test_maturity_states_each_principle_with_evidence_and_the_level(session, settings, team, good):
     before = registry.maturity(session=session, model_id=good.model_id)
+
+    assert [p.key for p in before.principles] == list(registry.PRINCIPLES)
+    assert {p.key for p in before.principles if p.met} == {"versioned"}
+    evidence = {p.key: p.evidence for p in before.principles}
+    assert evidence["monitoring"] == "Not met: no monitoring configured."
+    assert evidence["pipeline"].startswith("Not met: no automated retraining pipeline is configured")
+    assert evidence["deployment"] == "Not met: no version is in production."
+    assert before.summary.startswith("Level 0: 1 of 6 principles met. Level 1 also needs automated pipeline")
+
     ready(session, settings, team, good)
     registry.promote_version(session=session, settings=settings, actor=team.mo, version_id=good.id)
-
     after = registry.maturity(session=session, model_id=good.model_id)
 
-    assert [p.key for p in after.principles] == list(registry.PRINCIPLES)
-    assert {p.key for p in before.principles if p.met} == {"versioned"}
-    assert {p.key for p in after.principles if p.met} == {"versioned", "reproducible", "deployment", "governance"}
+    assert {"versioned", "reproducible", "deployment", "governance"} <= {p.key for p in after.principles if p.met}
     evidence = {p.key: p.evidence for p in after.principles}
-    assert evidence["monitoring"] == "Not met: no monitoring configured."
     assert evidence["governance"] == "v1 approved by rita."
     assert "in production since" in evidence["deployment"] and "0 scoring batches" in evidence["deployment"]
-    assert after.level == 0 and after.summary.startswith("Level 0: 4 of 6 principles met.")
+    assert after.level == 0  # nothing retrains it yet
     [overview] = registry.project_maturity(session=session, project_id=team.project.id)
-    assert (overview.model_name, overview.met) == ("employment", 4)
-    assert session.exec(select(StageTransition).where(StageTransition.to_status == "production")).one()
+    assert (overview.model_name, overview.level) == ("employment", 0)
+
+    # Alert rules and the retraining pipeline are set up on their own pages; their rows are what counts here.
+    if not session.exec(select(AlertRule)).first():
+        session.add(AlertRule(model_id=good.model_id, metric="drift_share", threshold=0.3))
+    session.add(PipelineConfig(model_id=good.model_id, schedule_days=30, on_new_data=True))
+    session.commit()
+    automated = registry.maturity(session=session, model_id=good.model_id)
+
+    assert automated.level == 1 and automated.summary == "Level 1: all 6 principles are met."
+    evidence = {p.key: p.evidence for p in automated.principles}
+    assert "drift_share above 0.3" in evidence["monitoring"]
+    assert evidence["monitoring"].endswith("; 0 monitoring reports so far.")
+    assert evidence["pipeline"] == ("The pipeline retrains the model every 30 days and when new data arrives; it "
+                                    "has not run yet.")
