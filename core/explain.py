@@ -1,7 +1,9 @@
 """Explanations of a trained model with SHAP, grouped back to the columns a domain expert knows.
 
 The explainer is chosen from the model and recorded: TreeExplainer for tree ensembles, LinearExplainer for
-linear models, a permutation explainer on a sampled background for anything else. Values are computed on
+linear models, a permutation explainer on a sampled background for anything else. An averaging ensemble of
+several models (``core.training.ensemble``) averages its members' values, grouped to input columns first: the
+members are averaged on the scale their values are on, so the average is exact and additive too. Values are computed on
 the model's own scale (log-odds for classifiers) and checked for additivity; for sentences and waterfalls
 they are rescaled to probabilities, which keeps them additive. Samples are seeded and recorded, so an
 explanation can be computed again and give the same numbers.
@@ -17,6 +19,8 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from core.training.ensemble import is_ensemble
+
 GLOBAL_ROWS = 1000          # rows explained for the global picture (fewer for very large forests)
 BACKGROUND_ROWS = 200       # background for linear and permutation explainers
 BEESWARM_POINTS = 300       # points per feature in the stored beeswarm
@@ -30,10 +34,16 @@ class Explainer:
     method: str
     explain: Any            # transformed rows -> (values (n, features, outputs), base (n, outputs))
     scale: str              # "log-odds", "probability" or "value"
+    members: list[str] | None = None  # an ensemble's members' methods
 
 
 def feature_groups(pipeline: Pipeline) -> np.ndarray:
-    """For every column the preprocessing outputs, the input column it came from."""
+    """For every column the preprocessing outputs, the input column it came from.
+
+    An ensemble's explainer already gives one value per input column, so its groups are the input columns.
+    """
+    if is_ensemble(pipeline.named_steps["model"]):
+        return np.asarray(pipeline.named_steps["prepare"].columns_, dtype=object)
     ct = pipeline.named_steps["preprocess"]
     groups: list[str] = []
     for name, transformer, columns in ct.transformers_:
@@ -54,8 +64,17 @@ def _dense(matrix):
     return matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
 
 
+def members(pipeline: Pipeline) -> list[Pipeline]:
+    """An ensemble's members as whole pipelines (prepare → preprocess → model), sharing the fitted steps."""
+    prepare, model = pipeline.named_steps["prepare"], pipeline.named_steps["model"]
+    return [Pipeline([("prepare", prepare), *member.steps]) for _name, member in model.members_]
+
+
 def _tree_work_per_row(model) -> float:
     """Exact tree SHAP costs about trees × leaves × depth² per explained row (0 when not a forest)."""
+    if is_ensemble(model):  # members too big for exact values are approximated (see make_explainer)
+        work = [_tree_work_per_row(member.steps[-1][1]) for _name, member in model.members_]
+        return float(sum(w for w in work if w * 50 <= _TREE_WORK))
     estimators = getattr(model, "estimators_", None)
     if estimators is None:
         return 0.0
@@ -71,11 +90,13 @@ def _tree_rows(model, wanted: int) -> int:
 
 
 def make_explainer(pipeline: Pipeline, background: pd.DataFrame, seed: int) -> Explainer:
-    """Built on ``background`` as given (callers sample it, with a recorded seed)."""
-    """The explainer that suits the pipeline's model, built on a transformed background sample."""
+    """The explainer that suits the pipeline's model, built on ``background`` as given (callers sample it, with a
+    recorded seed)."""
     import shap
 
     model = pipeline.named_steps["model"]
+    if is_ensemble(model):
+        return _ensemble_explainer(pipeline, background, seed)
     transform = _transformer(pipeline)
     family = type(model).__name__
     if family.startswith(("HistGradientBoosting", "RandomForest", "ExtraTrees")):
@@ -105,6 +126,35 @@ def make_explainer(pipeline: Pipeline, background: pd.DataFrame, seed: int) -> E
     return _permutation_explainer(pipeline, background, seed)
 
 
+def _ensemble_explainer(pipeline: Pipeline, background: pd.DataFrame, seed: int) -> Explainer:
+    """The mean of the members' SHAP values per input column: exact, as the ensemble averages on their scale.
+
+    It explains rows as the pipeline's ``prepare`` step gives them (see ``_transformer``) and returns one value per
+    input column, so :func:`feature_groups` of an ensemble is the input columns.
+    """
+    views = members(pipeline)
+    explainers = [make_explainer(view, background, seed) for view in views]
+    scales = {e.scale for e in explainers}
+    if scales != {pipeline.named_steps["model"].scale}:  # the ensemble's own guarantee; never expected to fail
+        raise ValueError(f"ensemble members explained on {scales}, not on the ensemble's scale")
+    columns = list(pipeline.named_steps["prepare"].columns_)
+    groups = [feature_groups(view) for view in views]
+
+    outputs = len(getattr(pipeline.named_steps["model"], "classes_", [None]))
+
+    def explain(rows: pd.DataFrame):
+        total = base = None
+        for view, explainer, member_groups in zip(views, explainers, groups, strict=True):
+            grouped, member_base = _explain_grouped(explainer, view.named_steps["preprocess"].transform(rows),
+                                                    member_groups, columns, outputs)
+            total = grouped if total is None else total + grouped
+            base = member_base if base is None else base + member_base
+        return total / len(views), base / len(views)
+
+    return Explainer(f"Average of {len(views)} models' SHAP values", explain, scales.pop(),
+                     members=[e.method for e in explainers])
+
+
 def _permutation_explainer(pipeline: Pipeline, background: pd.DataFrame, seed: int) -> Explainer:
     import shap
     from threadpoolctl import threadpool_limits
@@ -124,7 +174,11 @@ def _permutation_explainer(pipeline: Pipeline, background: pd.DataFrame, seed: i
 
 
 def _transformer(pipeline: Pipeline):
-    prepare, preprocess = pipeline.named_steps["prepare"], pipeline.named_steps["preprocess"]
+    """The rows the explainer takes: transformed by the preprocessing (an ensemble's members each do their own)."""
+    prepare = pipeline.named_steps["prepare"]
+    if is_ensemble(pipeline.named_steps["model"]):
+        return prepare.transform
+    preprocess = pipeline.named_steps["preprocess"]
     return lambda frame: preprocess.transform(prepare.transform(frame))
 
 
@@ -145,6 +199,20 @@ def _grouped(values: np.ndarray, groups: np.ndarray, columns: list[str]) -> np.n
     return np.stack([values[:, groups == column, :].sum(axis=1) for column in columns], axis=1)
 
 
+def _explain_grouped(explainer: Explainer, transformed, groups: np.ndarray, columns: list[str],
+                     outputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """SHAP values grouped to input columns, (n, columns, outputs), and base values, (n, outputs).
+
+    Chunk by chunk: rows × transformed columns × classes of a text model would not fit in memory at once.
+    """
+    step = max(1, int(_CHUNK_VALUES // (transformed.shape[1] * max(outputs, 1))))
+    pieces = []
+    for start in range(0, transformed.shape[0], step):
+        values, chunk_base = explainer.explain(transformed[start:start + step])
+        pieces.append((_grouped(values, groups, columns), chunk_base))
+    return np.concatenate([g for g, _ in pieces]), np.concatenate([b for _, b in pieces])
+
+
 def _output_index(scale_outputs: int, classes: list[str] | None, task: str) -> list[int]:
     """Which explainer outputs belong to which class (binary log-odds models have a single output)."""
     if task == "regression" or scale_outputs == 1:
@@ -155,11 +223,12 @@ def _output_index(scale_outputs: int, classes: list[str] | None, task: str) -> l
 def _model_output(pipeline: Pipeline, frame: pd.DataFrame, explainer: Explainer, outputs: int) -> np.ndarray:
     model = pipeline.named_steps["model"]
     rows = _transformer(pipeline)(frame)
+    rows = rows if is_ensemble(model) else _dense(rows)  # an ensemble's members take the prepared frame
     if explainer.scale == "value":
-        return np.asarray(model.predict(_dense(rows)), dtype=float)[:, None]
+        return np.asarray(model.predict(rows), dtype=float)[:, None]
     if explainer.scale == "probability":
-        return model.predict_proba(_dense(rows))
-    margin = model.decision_function(_dense(rows))
+        return model.predict_proba(rows)
+    margin = model.decision_function(rows)
     margin = np.asarray(margin, dtype=float)
     return margin[:, None] if margin.ndim == 1 else margin
 
@@ -173,14 +242,8 @@ def explain_global(pipeline: Pipeline, frame: pd.DataFrame, *, task: str, classe
     sample = frame.sample(min(len(frame), wanted), random_state=seed)
     background = frame.sample(min(len(frame), background_rows), random_state=seed + 1)
     explainer = make_explainer(pipeline, background, seed)
-    transformed, groups = _transformer(pipeline)(sample), feature_groups(pipeline)
-    # Group chunk by chunk: rows × transformed columns × classes of a text model would not fit in memory.
-    step = max(1, int(_CHUNK_VALUES // (transformed.shape[1] * max(len(classes or []), 1))))
-    pieces = []
-    for start in range(0, transformed.shape[0], step):
-        values, chunk_base = explainer.explain(transformed[start:start + step])
-        pieces.append((_grouped(values, groups, columns), chunk_base))
-    grouped, base = np.concatenate([g for g, _ in pieces]), np.concatenate([b for _, b in pieces])
+    grouped, base = _explain_grouped(explainer, _transformer(pipeline)(sample), feature_groups(pipeline), columns,
+                                     len(classes or []))
     outputs = grouped.shape[2]
     output = _model_output(pipeline, sample, explainer, outputs)
     reference = output if output.shape[1] == outputs else output[:, -outputs:]
@@ -195,7 +258,7 @@ def explain_global(pipeline: Pipeline, frame: pd.DataFrame, *, task: str, classe
     order = [columns[i] for i in np.argsort(-overall)]
     types = pipeline.named_steps["prepare"].types
     charted = [c for c in order if types.get(c) != "text"][:TOP_FEATURES]  # free text has no "value" to plot
-    return {
+    found = {
         "method": explainer.method, "scale": explainer.scale, "rows_explained": len(sample),
         "background_rows": len(background), "seed": seed, "outputs": labels,
         "importance": importance,
@@ -204,6 +267,9 @@ def explain_global(pipeline: Pipeline, frame: pd.DataFrame, *, task: str, classe
         "beeswarm": _beeswarm(sample, grouped, columns, charted, focus, seed),
         "additivity_max_error": additivity, "additive": additivity < 1e-6 * max(1.0, float(np.abs(reference).max())),
     }
+    if explainer.members:
+        found["member_methods"] = explainer.members
+    return found
 
 
 def _output_labels(outputs: int, classes: list[str] | None, task: str) -> list[str]:
@@ -345,9 +411,30 @@ def sentence(task: str, label: str | None, predicted: float, steps: list[dict[st
 # ── text models and stability ───────────────────────────────────────────────────────────────────────
 
 
+def _average_terms(found: list[dict[str, Any]], key: str, top: int) -> dict[str, Any]:
+    """An ensemble's terms: each term's weight or effect averaged over the members (0 where a member lacks it).
+
+    A linear text ensemble averages its members' log-odds, so a term's average is its weight in the ensemble.
+    """
+    merged: dict[str, dict[str, float]] = {}
+    for member in found:
+        for label, sides in member.items():
+            for side in ("up", "down"):
+                for item in sides[side]:
+                    merged.setdefault(label, {}).setdefault(item["term"], 0.0)
+                    merged[label][item["term"]] += item[key] / len(found)
+    return {label: {"up": [{"term": t, key: w} for t, w in sorted(terms.items(), key=lambda i: -i[1])[:top] if w > 0],
+                    "down": [{"term": t, key: w} for t, w in sorted(terms.items(), key=lambda i: i[1])[:top] if w < 0]}
+            for label, terms in merged.items()}
+
+
 def text_terms(pipeline: Pipeline, classes: list[str] | None, top: int = 10) -> dict[str, Any]:
     """For linear text models: the words and n-grams that push each class up or down most."""
     model = pipeline.named_steps["model"]
+    if is_ensemble(model):
+        found = [text_terms(view, classes, top=10 * top) for view in members(pipeline)]
+        found = [f for f in found if f]
+        return _average_terms(found, "weight", top) if len(found) == len(model.members_) else {}
     ct = pipeline.named_steps["preprocess"]
     coef = getattr(model, "coef_", None)
     if coef is None:
@@ -372,6 +459,16 @@ def text_terms(pipeline: Pipeline, classes: list[str] | None, top: int = 10) -> 
 def record_terms(pipeline: Pipeline, record: pd.DataFrame, label: str, top: int = 6) -> dict[str, Any]:
     """For linear text models: the words of this record that push its predicted class up or down most."""
     model = pipeline.named_steps["model"]
+    if is_ensemble(model):
+        found = [record_terms(view, record, label, top=10 * top) for view in members(pipeline)]
+        if not found or not all(found):
+            return {}
+        effects: dict[str, float] = {}
+        for member in found:
+            for item in member["terms"]:
+                effects[item["term"]] = effects.get(item["term"], 0.0) + item["effect"] / len(found)
+        ranked = sorted(effects.items(), key=lambda item: -abs(item[1]))[:top]
+        return {"class": label, "terms": [{"term": t, "effect": e} for t, e in ranked if e]}
     coef = getattr(model, "coef_", None)
     if coef is None:
         return {}

@@ -23,6 +23,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
 from core.data.schema import ColumnType
+from core.training.ensemble import AveragingClassifier, AveragingRegressor
 from core.training.features import ColumnTyper, build_preprocessor
 
 CLASSIFICATION = ("binary", "multiclass", "text")
@@ -30,11 +31,17 @@ CLASSIFICATION = ("binary", "multiclass", "text")
 
 @dataclass(frozen=True)
 class Candidate:
+    """One entry of the search. ``kind`` and ``effort`` let the budget guess its time (``core.training.search``):
+    linear models and boosting cost about rows × columns × iterations (``effort``: their usual number), forests
+    about trees (``effort``) × rows × log(rows) × columns tried per split."""
+
     name: str
     description: str
     make: Callable[[int], BaseEstimator]  # seed -> estimator
     scale: bool = False
     text: str = "words"
+    kind: str = "linear"  # "linear", "boosting" or "forest"
+    effort: float = 30
 
 
 def _classification(task: str) -> list[Candidate]:
@@ -54,17 +61,21 @@ def _classification(task: str) -> list[Candidate]:
         return candidates
     return candidates + [
         Candidate("gradient_boosting", "Histogram gradient boosting (default settings)",
-                  lambda s: HistGradientBoostingClassifier(random_state=s)),
+                  lambda s: HistGradientBoostingClassifier(random_state=s), kind="boosting", effort=100),
         Candidate("gradient_boosting_slow", "Histogram gradient boosting, learning rate 0.05, 500 rounds",
                   lambda s: HistGradientBoostingClassifier(learning_rate=0.05, max_iter=500, max_leaf_nodes=15,
-                                                           early_stopping=True, random_state=s)),
+                                                           early_stopping=True, random_state=s),
+                  kind="boosting", effort=200),
         Candidate("gradient_boosting_deep", "Histogram gradient boosting, deeper trees, L2 regularisation",
                   lambda s: HistGradientBoostingClassifier(max_leaf_nodes=63, min_samples_leaf=40,
-                                                           l2_regularization=1.0, random_state=s)),
+                                                           l2_regularization=1.0, random_state=s),
+                  kind="boosting", effort=150),
         Candidate("random_forest", "Random forest, 300 trees",
-                  lambda s: RandomForestClassifier(n_estimators=300, min_samples_leaf=2, n_jobs=1, random_state=s)),
+                  lambda s: RandomForestClassifier(n_estimators=300, min_samples_leaf=2, n_jobs=1, random_state=s),
+                  kind="forest", effort=300),
         Candidate("extra_trees", "Extra trees, 300 trees",
-                  lambda s: ExtraTreesClassifier(n_estimators=300, min_samples_leaf=2, n_jobs=1, random_state=s)),
+                  lambda s: ExtraTreesClassifier(n_estimators=300, min_samples_leaf=2, n_jobs=1, random_state=s),
+                  kind="forest", effort=300),
     ]
 
 
@@ -72,17 +83,21 @@ def _regression() -> list[Candidate]:
     return [
         Candidate("ridge", "Ridge regression", lambda s: Ridge(alpha=1.0), scale=True),
         Candidate("gradient_boosting", "Histogram gradient boosting (default settings)",
-                  lambda s: HistGradientBoostingRegressor(random_state=s)),
+                  lambda s: HistGradientBoostingRegressor(random_state=s), kind="boosting", effort=100),
         Candidate("gradient_boosting_slow", "Histogram gradient boosting, learning rate 0.05, 500 rounds",
                   lambda s: HistGradientBoostingRegressor(learning_rate=0.05, max_iter=500, max_leaf_nodes=15,
-                                                          early_stopping=True, random_state=s)),
+                                                          early_stopping=True, random_state=s),
+                  kind="boosting", effort=200),
         Candidate("gradient_boosting_deep", "Histogram gradient boosting, deeper trees, L2 regularisation",
                   lambda s: HistGradientBoostingRegressor(max_leaf_nodes=63, min_samples_leaf=40,
-                                                          l2_regularization=1.0, random_state=s)),
+                                                          l2_regularization=1.0, random_state=s),
+                  kind="boosting", effort=150),
         Candidate("random_forest", "Random forest, 300 trees",
-                  lambda s: RandomForestRegressor(n_estimators=300, min_samples_leaf=2, n_jobs=1, random_state=s)),
+                  lambda s: RandomForestRegressor(n_estimators=300, min_samples_leaf=2, n_jobs=1, random_state=s),
+                  kind="forest", effort=300),
         Candidate("extra_trees", "Extra trees, 300 trees",
-                  lambda s: ExtraTreesRegressor(n_estimators=300, min_samples_leaf=2, n_jobs=1, random_state=s)),
+                  lambda s: ExtraTreesRegressor(n_estimators=300, min_samples_leaf=2, n_jobs=1, random_state=s),
+                  kind="forest", effort=300),
     ]
 
 
@@ -99,3 +114,14 @@ def build_pipeline(candidate: Candidate, types: dict[str, str], seed: int) -> Pi
         ("preprocess", build_preprocessor(types, scale=candidate.scale or has_text, text=candidate.text)),
         ("model", candidate.make(seed)),
     ])
+
+
+def build_ensemble(members: list[Candidate], types: dict[str, str], seed: int, *, task: str, scale: str) -> Pipeline:
+    """prepare columns → the average of the members' own preprocess → model pipelines, on ``scale``.
+
+    Each member is exactly the candidate's pipeline after its first step, so it is fitted and predicts as it did
+    in the search.
+    """
+    parts = [(c.name, Pipeline(build_pipeline(c, types, seed).steps[1:])) for c in members]
+    average = AveragingRegressor if task == "regression" else AveragingClassifier
+    return Pipeline([("prepare", ColumnTyper(types)), ("model", average(members=parts, scale=scale))])

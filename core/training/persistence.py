@@ -15,6 +15,8 @@ from core.artifacts import ArtifactStore, StoredArtifact
 from core.errors import IntegrityFailed
 
 TRUSTED_TYPES = frozenset({
+    "core.training.ensemble.AveragingClassifier",
+    "core.training.ensemble.AveragingRegressor",
     "core.training.features.ColumnTyper",
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",

@@ -20,14 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.model_selection import (
-    GroupKFold,
-    KFold,
-    StratifiedKFold,
-    TimeSeriesSplit,
-    cross_validate,
-    train_test_split,
-)
+from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, TimeSeriesSplit, train_test_split
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sqlmodel import Session, col, select
 
@@ -53,8 +46,8 @@ from core.models import (
     UserPublic,
     utcnow,
 )
-from core.training import evaluation
-from core.training.candidates import CLASSIFICATION, build_pipeline, candidates_for
+from core.training import ensemble, evaluation, search
+from core.training.candidates import CLASSIFICATION, Candidate, build_ensemble, build_pipeline, candidates_for
 from core.training.features import model_types
 from core.training.persistence import load_model, save_model
 
@@ -62,11 +55,7 @@ BUDGET_PRESETS = {"quick": 20, "standard": 60, "thorough": 300}
 STABILITY_FOLDS = 3        # folds refitted to check that the top features agree
 SEARCH_ROWS = 50_000       # the search cross-validates on at most this many rows; the winner sees all
 TEST_SHARE = 0.2
-SCORERS = {
-    "roc_auc": "roc_auc", "accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "f1": "f1",
-    "f1_macro": "f1_macro", "log_loss": "neg_log_loss", "brier": "neg_brier_score",
-    "rmse": "neg_root_mean_squared_error", "mae": "neg_mean_absolute_error", "r2": "r2",
-}
+ENSEMBLE_NAMES = {"value": "average_of_best", "log-odds": "average_of_best", "probability": "average_of_best_forests"}
 
 
 @dataclass
@@ -244,7 +233,8 @@ def create_run(
         task=plan.task, primary_metric=metric, seed=seed, feature_types=plan.features, warnings=plan.warnings,
         candidates=[c.name for c in candidates_for(plan.task)], created_by_id=actor.id,
         config={"budget_seconds": float(budget_seconds), "excluded": list(excluded), "cv": cv,
-                "cv_column": cv_column, "folds": folds, "test_share": TEST_SHARE, "search_rows": SEARCH_ROWS},
+                "cv_column": cv_column, "folds": folds, "test_share": TEST_SHARE, "search_rows": SEARCH_ROWS,
+                "ensemble_members": ensemble.MAX_MEMBERS},
     )
     session.add(run)
     session.flush()
@@ -304,7 +294,7 @@ def _split(frame: pd.DataFrame, labels: pd.Series, run: TrainingRun) -> tuple[pd
 def _warm_up_workers() -> None:
     from joblib import Parallel, delayed
 
-    Parallel(n_jobs=2)(delayed(abs)(n) for n in range(2))
+    Parallel(n_jobs=search.WORKERS)(delayed(search.warm_up)() for _ in range(search.WORKERS))
     _stop_workers_at_exit()
 
 
@@ -387,23 +377,28 @@ def execute_run(*, session: Session, settings: Settings, run_id: int, progress=N
     budget = float(run.config["budget_seconds"])
     report(0.04, "Starting the workers")
     _warm_up_workers()  # starting the two worker processes can take seconds; the budget is for models
-    started, leaderboard, finished = time.monotonic(), [], []
-    slowest = 0.0  # seconds of the slowest candidate so far, to judge whether the next one still fits
+    cv_folds = list(splitter.split(search_x, search_y, groups))
+    classes = list(np.unique(search_y.to_numpy())) if run.task in CLASSIFICATION else None
+    costs = search.CostModel(task=run.task, rows=int(np.mean([len(train) for train, _ in cv_folds])),
+                             inputs=len(features), width=search.transformed_width(run.feature_types, search_x),
+                             folds=len(cv_folds))
+    started, leaderboard, finished, evaluated = time.monotonic(), [], [], []
     for index, candidate in enumerate(todo):
         elapsed = time.monotonic() - started
-        if only is None and finished and elapsed + slowest > budget:
-            break  # the budget stops the search before a candidate that would overrun; one always finishes
+        timed = only is None and bool(finished)  # the first candidate always finishes; a re-run evaluates all
+        if timed and elapsed + costs.estimate(candidate) > budget:
+            break  # the budget stops the search before a candidate that would overrun it
         left = f", {max(budget - elapsed, 0):.0f} s left" if only is None else ""
         report(0.05 + 0.7 * index / len(todo), f"Evaluating {candidate.description} ({index + 1} of {len(todo)}{left})")
-        pipeline = build_pipeline(candidate, run.feature_types, run.seed)
-        scores = cross_validate(pipeline, search_x, search_y, groups=groups, cv=splitter,
-                                scoring=SCORERS[run.primary_metric], n_jobs=2, error_score="raise")
-        # scikit-learn negates losses so that greater is better; store them as the user knows them.
-        values = scores["test_score"] * (-1 if SCORERS[run.primary_metric].startswith("neg_") else 1)
-        slowest = max(slowest, time.monotonic() - started - elapsed)
-        leaderboard.append({"candidate": candidate.name, "description": candidate.description,
-                            "mean": float(values.mean()), "std": float(values.std()),
-                            "fit_seconds": float(scores["fit_time"].mean()), "folds": len(values)})
+        try:
+            result = search.cross_validate_candidate(
+                candidate, build_pipeline(candidate, run.feature_types, run.seed), search_x, search_y, cv_folds,
+                task=run.task, metric=run.primary_metric, classes=classes, deadline=started + budget if timed else None)
+        except search.OutOfTime:
+            break  # it was still running when the budget ran out: stopped, and not recorded as finished
+        costs.record(candidate, result)
+        evaluated.append(result)
+        leaderboard.append(_leaderboard_row(candidate.name, candidate.description, result.scores, result.fit_seconds))
         finished.append(candidate.name)
         if persist:  # the page shows the leaderboard while the search goes on
             # New lists, not the same ones appended to: JSON columns only notice a new value.
@@ -412,10 +407,12 @@ def execute_run(*, session: Session, settings: Settings, run_id: int, progress=N
             session.commit()
 
     better = evaluation.GREATER_IS_BETTER[run.primary_metric]
-    best = max(leaderboard, key=lambda row: row["mean"] if better else -row["mean"])
+    if int(run.config.get("ensemble_members", 1)) > 1 and len(evaluated) > 1:  # runs from before ensembles: none
+        report(0.78, "Trying averages of the best models on their cross-validation predictions")
+        leaderboard += _ensemble_rows(run, evaluated, cv_folds, search_y, classes, pool)
+    best = max(leaderboard, key=lambda row: row["mean"] if better else -row["mean"])  # the first of equals: a single
     report(0.8, f"Fitting the winner ({best['description']}) on all {len(x_train):,} training rows")
-    winner = next(c for c in pool if c.name == best["candidate"])
-    model = build_pipeline(winner, run.feature_types, run.seed).fit(x_train, y_train)
+    model = _build_model(best, pool, run).fit(x_train, y_train)
 
     report(0.9, "Evaluating on the held-out test set")
     classes = [str(c) for c in model.classes_] if run.task in CLASSIFICATION else None
@@ -435,7 +432,7 @@ def execute_run(*, session: Session, settings: Settings, run_id: int, progress=N
                "coding_threshold": _default_coding_threshold(result)}
     if persist:
         report(0.93, "Explaining the model (SHAP) and checking that the explanation is stable across folds")
-        outcome["explanation"] = _explain(model, winner, run, settings, x_test, classes, search_x, search_y,
+        outcome["explanation"] = _explain(model, best, pool, run, settings, x_test, classes, search_x, search_y,
                                           splitter, groups)
         store = ArtifactStore(settings.artifacts_path)
         test_set = x_test.assign(__target__=y_test.to_numpy(), __predicted__=predicted)
@@ -446,8 +443,45 @@ def execute_run(*, session: Session, settings: Settings, run_id: int, progress=N
     return outcome
 
 
-def _explain(model, winner, run: TrainingRun, settings: Settings, x_test: pd.DataFrame, classes, search_x,
-             search_y, splitter, groups) -> dict[str, Any]:
+def _leaderboard_row(name: str, description: str, scores: list[float], fit_seconds: list[float],
+                     **extra) -> dict[str, Any]:
+    return {"candidate": name, "description": description, "mean": float(np.nanmean(scores)),
+            "std": float(np.nanstd(scores)), "fit_seconds": float(np.mean(fit_seconds)),
+            "folds": int(np.isfinite(scores).sum()), **extra}
+
+
+def _ensemble_rows(run: TrainingRun, evaluated: list[search.Evaluated], folds, search_y: pd.Series, classes,
+                   pool: list[Candidate]) -> list[dict[str, Any]]:
+    """Leaderboard rows of the averaging ensembles worth trying, scored on the search's out-of-fold outputs."""
+    truth = [search_y.iloc[valid].to_numpy() for _train, valid in folds]
+    by_name = {c.name: c for c in pool}
+    fit_seconds = {e.name: float(np.mean(e.fit_seconds)) for e in evaluated}
+
+    def score_fold(fold: int, scale: str, outputs: np.ndarray) -> float:
+        return search.fold_score(run.task, run.primary_metric, truth[fold], outputs, scale, classes)
+
+    rows = []
+    for found in ensemble.select_ensembles(evaluated, score_fold=score_fold,
+                                           greater_is_better=evaluation.GREATER_IS_BETTER[run.primary_metric],
+                                           max_members=int(run.config["ensemble_members"])):
+        members = found["members"]
+        description = f"Average of {len(members)} models: " + "; ".join(by_name[m].description for m in members)
+        rows.append(_leaderboard_row(ENSEMBLE_NAMES[found["scale"]], description, found["scores"],
+                                     [sum(fit_seconds[m] for m in members)], members=members, scale=found["scale"]))
+    return rows
+
+
+def _build_model(row: dict[str, Any], pool: list[Candidate], run: TrainingRun):
+    """The unfitted pipeline of a leaderboard row: one candidate's, or an average of several."""
+    by_name = {c.name: c for c in pool}
+    if row.get("members"):
+        return build_ensemble([by_name[m] for m in row["members"]], run.feature_types, run.seed, task=run.task,
+                              scale=row["scale"])
+    return build_pipeline(by_name[row["candidate"]], run.feature_types, run.seed)
+
+
+def _explain(model, best: dict[str, Any], pool: list[Candidate], run: TrainingRun, settings: Settings,
+             x_test: pd.DataFrame, classes, search_x, search_y, splitter, groups) -> dict[str, Any]:
     """The global explanation on the test set, text terms, and the top-10 overlap across CV folds."""
     from core import explain
 
@@ -456,8 +490,7 @@ def _explain(model, winner, run: TrainingRun, settings: Settings, x_test: pd.Dat
     rankings = []
     folds = itertools.islice(splitter.split(search_x, search_y, groups), STABILITY_FOLDS)
     for fold, (train_rows, valid_rows) in enumerate(folds):
-        fold_model = build_pipeline(winner, run.feature_types, run.seed).fit(search_x.iloc[train_rows],
-                                                                             search_y.iloc[train_rows])
+        fold_model = _build_model(best, pool, run).fit(search_x.iloc[train_rows], search_y.iloc[train_rows])
         fold_view = explain.explain_global(fold_model, search_x.iloc[valid_rows], task=run.task, classes=classes,
                                            seed=run.seed + fold, rows=min(settings.explain_rows, 200),
                                            background_rows=min(settings.explain_background_rows, 100))

@@ -20,7 +20,7 @@ from core.data.reading import ReadLimits, ReadOptions, read_path
 from core.data.schema import apply_types, infer_types
 from core.models import Explanation
 from core.training import runs
-from core.training.candidates import Candidate, build_pipeline, candidates_for
+from core.training.candidates import Candidate, build_ensemble, build_pipeline, candidates_for
 from core.training.features import model_types
 from tests.factories import make_dataset_version, make_project, make_trained_run, make_user
 
@@ -69,6 +69,21 @@ def fitted(task: str, name: str):
         x, y, features = problem("labour_force.csv", "employed", task)
     chosen = KNN if name == KNN.name else candidate(task, name)
     return build_pipeline(chosen, features, SEED).fit(x, y), x
+
+
+@cache
+def fitted_average(task: str, scale: str, names: tuple[str, ...]):
+    """An averaging ensemble of Steward candidates, fitted on the first 600 of the inputs ``fitted`` uses."""
+    _single, x = fitted(task, names[0])
+    y = {"regression": lambda: problem("house_prices.csv", "price_eur", task)[1],
+         "multiclass": lambda: problem("labour_force.csv", "education", task,
+                                       keep=("lower_secondary", "upper_secondary", "tertiary"))[1],
+         "text": lambda: problem("job_descriptions.csv", "code", task)[1],
+         "binary": lambda: problem("labour_force.csv", "employed", task)[1]}[task]()
+    features = dict(_single.named_steps["prepare"].types)
+    members = [candidate(task, name) for name in names]
+    x, y = x.head(600), y.loc[x.index[:600]]
+    return build_ensemble(members, features, SEED, task=task, scale=scale).fit(x, y), x
 
 
 def classes_of(pipeline) -> list[str] | None:
@@ -249,6 +264,58 @@ def test_multiclass_contributions_add_up_and_never_contradict_the_classes_log_od
             # probability: the rescaling to probabilities must not turn it into "lowers it".
             if np.all(margins[columns.index(step["feature"]), k] >= margins[columns.index(step["feature"])]):
                 assert step["contribution"] >= -1e-12, (position, step)
+
+
+@pytest.mark.parametrize(("task", "scale", "names"), [
+    ("binary", "log-odds", ("gradient_boosting", "logistic_regression")),
+    ("binary", "probability", ("random_forest", "extra_trees")),
+    ("regression", "value", ("gradient_boosting", "ridge", "random_forest")),
+    ("multiclass", "log-odds", ("gradient_boosting", "logistic_regression")),
+])
+def test_an_averages_values_are_its_members_mean_and_add_up_to_its_output(task, scale, names):
+    pipeline, x = fitted_average(task, scale, names)
+    rows, columns = x.head(40), list(x.columns)
+    background = x.sample(explain.BACKGROUND_ROWS, random_state=SEED)
+    values, base = explain.make_explainer(pipeline, background, SEED).explain(explain._transformer(pipeline)(rows))
+    own = []
+    for member in explain.members(pipeline):
+        member_values, member_base = explain.make_explainer(member, background, SEED).explain(
+            explain._transformer(member)(rows))
+        own.append((explain._grouped(member_values, explain.feature_groups(member), columns), member_base))
+
+    assert values.shape[:2] == (40, len(columns))  # one value per input column
+    assert np.allclose(values, np.mean([v for v, _ in own], axis=0), rtol=1e-12, atol=1e-12)
+    assert np.allclose(base, np.mean([b for _, b in own], axis=0), rtol=1e-12)
+    assert len({tuple(np.round(v[:, :, -1].sum(axis=1), 6)) for v, _ in own}) == len(names)  # members do differ
+
+    classes = classes_of(pipeline)
+    found = explain.explain_global(pipeline, x, task=task, classes=classes, seed=SEED, rows=40)
+    assert (found["method"], found["scale"], found["additive"]) == (
+        f"Average of {len(names)} models' SHAP values", scale, True)
+    assert len(found["member_methods"]) == len(names) and set(found["overall"]) == set(columns)
+    local = explain.explain_record(pipeline, x.iloc[[5]], x, task=task, classes=classes, seed=SEED)
+    output = pipeline.predict(x.iloc[[5]])[0] if task == "regression" else pipeline.predict_proba(x.iloc[[5]]).max()
+    assert local["output"] == pytest.approx(output)
+    assert local["base"] + sum(s["contribution"] for s in local["steps"]) == pytest.approx(output, abs=1e-9)
+
+
+def test_a_text_average_names_the_words_its_members_weigh_and_those_in_the_record():
+    names = ("logistic_regression", "text_words_weak_regularisation")
+    pipeline, x = fitted_average("text", "log-odds", names)
+    classes = classes_of(pipeline)
+    terms = explain.text_terms(pipeline, classes)
+    own = [explain.text_terms(member, classes, top=100) for member in explain.members(pipeline)]
+    record = x.iloc[[0]]
+    local = explain.explain_record(pipeline, record, x, task="text", classes=classes, seed=SEED)
+    words = set(re.findall(r"\b\w\w+\b", record["description"].iloc[0].lower()))
+
+    assert list(terms) == classes and all(terms[label]["up"] for label in classes)
+    top = terms["2211"]["up"][0]
+    weights = [{t["term"]: t["weight"] for t in member["2211"]["up"]}.get(top["term"], 0.0) for member in own]
+    assert top["weight"] == pytest.approx(np.mean(weights)) and all(w > 0 for w in weights)
+    assert {"doctor", "physician"} & {t["term"] for t in terms["2211"]["up"]}
+    assert local["terms"]["class"] == local["predicted"]
+    assert local["terms"]["terms"] and all(set(t["term"].split()) <= words for t in local["terms"]["terms"])
 
 
 # ── text models ─────────────────────────────────────────────────────────────────────────────────────

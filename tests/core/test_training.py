@@ -23,7 +23,8 @@ from core.data.reading import ReadOptions
 from core.errors import IntegrityFailed, InvalidInput, NotAllowed
 from core.models import TrainingRun
 from core.training import evaluation, persistence, runs
-from core.training.candidates import build_pipeline, candidates_for
+from core.training.candidates import build_ensemble, build_pipeline, candidates_for
+from core.training.ensemble import AveragingRegressor
 from tests.factories import make_dataset_version, make_project, make_trained_run, make_user
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
@@ -182,7 +183,7 @@ def test_a_binary_run_stores_its_leaderboard_evaluation_model_and_provenance(ses
     run = make_trained_run(session, settings, builder, labour, budget_seconds=1)
 
     assert (run.status, run.task, run.primary_metric, run.error) == ("succeeded", "binary", "roc_auc", None)
-    names = [row["candidate"] for row in run.leaderboard]
+    names = [row["candidate"] for row in run.leaderboard if not row.get("members")]
     assert names == run.finished_candidates == run.candidates[: len(names)]
     assert run.chosen_candidate == max(run.leaderboard, key=lambda row: row["mean"])["candidate"]
     assert all(row["folds"] == 5 and 0.5 < row["mean"] <= 1 for row in run.leaderboard)
@@ -275,6 +276,10 @@ def test_only_model_files_made_of_trusted_types_are_loaded(tmp_path):
     steward = build_pipeline(candidates_for("binary")[0], types, seed=1).fit(x, y)
     loaded = persistence.load_model(store, persistence.save_model(store, steward).sha256)
     assert (loaded.predict_proba(x) == steward.predict_proba(x)).all()
+
+    average = build_ensemble(candidates_for("binary")[:3], types, seed=1, task="binary", scale="log-odds").fit(x, y)
+    loaded = persistence.load_model(store, persistence.save_model(store, average).sha256)
+    assert (loaded.predict_proba(x) == average.predict_proba(x)).all()
 
     foreign = Pipeline([("double", FunctionTransformer(double_values)), ("model", LogisticRegression())])
     stored = persistence.save_model(store, foreign.fit(x[["age"]], y))
@@ -428,3 +433,53 @@ def test_predicting_house_prices_beats_the_average_price(session, settings, buil
     assert (run.task, run.primary_metric, run.classes) == ("regression", "rmse", None)
     assert run.evaluation["metrics"]["rmse"]["value"] < 0.8 * run.baseline["rmse"]
     assert run.evaluation["metrics"]["r2"]["value"] > 0.3
+
+
+@sqlite_only
+def test_an_average_that_beats_every_single_candidate_is_chosen_explained_and_reproduced(session, settings, builder,
+                                                                                      project, tmp_path):
+    version = make_dataset_version(session, settings, builder, project, _head(tmp_path, "house_prices.csv", 400),
+                                   dataset_name="house_prices")
+    run = make_trained_run(session, settings, builder, version, target="price_eur", budget_seconds=600)
+
+    singles = [row for row in run.leaderboard if not row.get("members")]
+    averages = [row for row in run.leaderboard if row.get("members")]
+    assert [row["candidate"] for row in singles] == run.finished_candidates == run.candidates  # all finished
+    assert run.chosen_candidate == "average_of_best" and len(averages) == 1
+    chosen = averages[0]
+    assert 2 <= len(chosen["members"]) <= 3 and set(chosen["members"]) <= set(run.finished_candidates)
+    assert chosen["mean"] < min(row["mean"] for row in singles)  # RMSE: it beats every single candidate in CV
+    assert chosen["description"].startswith(f"Average of {len(chosen['members'])} models: ")
+
+    model = runs.load_run_model(settings=settings, run=run)
+    average = model.named_steps["model"]
+    assert isinstance(average, AveragingRegressor)
+    assert [name for name, _member in average.members_] == chosen["members"]
+    test_set = runs.load_test_set(settings=settings, run=run)
+    features = test_set[list(run.feature_types)]
+    members = np.mean([member.predict(model.named_steps["prepare"].transform(features))
+                       for _name, member in average.members_], axis=0)
+    assert np.allclose(test_set["__predicted__"], members) and np.allclose(model.predict(features), members)
+
+    explanation = runs.get_explanation(session=session, run_id=run.id)
+    assert explanation.method == f"Average of {len(chosen['members'])} models' SHAP values" and explanation.additive
+    assert len(explanation.result["member_methods"]) == len(chosen["members"])
+
+    started = runs.start_reproduction(session=session, runner=None, actor=builder, run_id=run.id)
+    certificate = runs.reproduce(session=session, settings=settings, certificate_id=started.id, actor=builder)
+    assert (certificate.status, certificate.differences) == ("passed", {})
+
+    evaluated = runs.evaluate_on_file(session=session, settings=settings, actor=builder, run_id=run.id,
+                                      filename="more_houses.csv",
+                                      data=_head(tmp_path, "house_prices.csv", 700).read_bytes())
+    assert evaluated.rows == 700 and evaluated.result["metrics"]["rmse"]["value"] < run.baseline["rmse"]
+
+    # A run recorded before averages existed has no "ensemble_members" in its config: re-run, it stays single.
+    row = session.get(TrainingRun, run.id)
+    row.config = {key: value for key, value in row.config.items() if key != "ensemble_members"}
+    session.add(row)
+    session.commit()
+    again = runs.execute_run(session=session, settings=settings, run_id=run.id, only=run.finished_candidates,
+                             persist=False)
+    assert again["chosen"] == min(singles, key=lambda row: row["mean"])["candidate"]
+    assert not any(row.get("members") for row in again["leaderboard"])
