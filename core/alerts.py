@@ -389,7 +389,8 @@ def report_value(rule: AlertRule | AlertRulePublic, report: MonitoringReport) ->
         metrics = performance.get("metrics", performance)
         return _number(metrics.get(rule.column)) if isinstance(metrics, dict) else None
     if rule.metric == "automation_rate":  # from the labels when they came, else from the confidence alone
-        for source in (performance, report.quality or {}, report.prediction_drift or {}):
+        for source in (performance.get("coding") or {}, performance, report.quality or {},
+                       report.prediction_drift or {}):
             found = _number(source.get("automation_rate"))
             if found is not None:
                 return found

@@ -153,14 +153,18 @@ def send_email(*, session: Session, settings: Settings, to: list[str], subject: 
         with client_class(public.host, public.port, timeout=public.timeout, **kwargs) as client:
             client.ehlo()
             if public.starttls:
+                if not client.has_extn("starttls"):
+                    raise DeliveryError(f"The SMTP server {public.host}:{public.port} does not offer STARTTLS; turn "
+                                        "it off or use SSL from the start.")
                 client.starttls(context=ssl.create_default_context())
                 client.ehlo()
             if public.username:
+                if not client.has_extn("auth"):
+                    raise DeliveryError(f"The SMTP server {public.host}:{public.port} does not accept a login"
+                                        + ("" if public.starttls or public.use_ssl else " without encryption (try "
+                                           "STARTTLS)") + "; remove the user name or change the server.")
                 client.login(public.username, password)
             refused = client.send_message(message)
-    except smtplib.SMTPNotSupportedError as error:
-        raise DeliveryError(f"The SMTP server {public.host}:{public.port} does not offer STARTTLS; turn it off or use "
-                            f"SSL ({error}).") from error
     except smtplib.SMTPAuthenticationError as error:
         raise DeliveryError(f"The SMTP server refused the user name or password ({error.smtp_code}).") from error
     except (smtplib.SMTPException, OSError, ssl.SSLError) as error:

@@ -95,6 +95,17 @@ def build(directory: Path) -> Path:
     return home
 
 
+_BUILT: dict[Path, Path] = {}
+
+
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built store, made once per test session."""
+    base = tmp_path_factory.getbasetemp()
+    if base not in _BUILT:
+        _BUILT[base] = build(tmp_path_factory.mktemp("production"))
+    return _BUILT[base]
+
+
 def use(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A private copy of the built store for one test; returns its settings."""
     home = tmp_path / "home"

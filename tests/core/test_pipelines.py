@@ -26,14 +26,9 @@ from tests import production
 from tests.factories import make_dataset_version
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return production.build(tmp_path_factory.mktemp("production"))
-
-
 @pytest.fixture
-def settings(template, tmp_path, monkeypatch):
-    return production.use(template, tmp_path, monkeypatch)
+def settings(tmp_path_factory, tmp_path, monkeypatch):
+    return production.use(production.template(tmp_path_factory), tmp_path, monkeypatch)
 
 
 @pytest.fixture
