@@ -715,13 +715,54 @@ def _approval(ctx: EvidenceContext) -> Evidence:
 
 @rule("SA-06")
 def _monitoring_plan(ctx: EvidenceContext) -> Evidence:
-    status = "fail" if ctx.version.status == "production" else "warn"
-    return Evidence(status, "No monitoring plan is configured for this model yet.", {})
+    from core import alerts, mail
+    from core.models import MonitoringReport
+
+    rules = alerts.list_rules(session=ctx.session, model_id=ctx.version.model_id, active_only=True)
+    in_production = ctx.version.status == "production"
+    if not rules:
+        return Evidence("fail" if in_production else "warn",
+                        "No alert rule watches this model. Default rules are added when it is first promoted; "
+                        "add or change them on the Alerts page.", {})
+    people = ctx.session.exec(select(User).where(User.id.in_(alerts.audience(session=ctx.session,
+                                                                             model_id=ctx.version.model_id))))
+    reports = ctx.session.exec(select(MonitoringReport.id).where(MonitoringReport.version_id == ctx.version.id)).all()
+    emailed = any("email" in r.channels for r in rules)
+    facts = {"Active rules": str(len(rules)), "Alerted in the app": ", ".join(sorted(
+        p.display_name or p.username for p in people)) or "–",
+        "E-mail": ("through the SMTP server" if mail.get_smtp(session=ctx.session).configured else
+                   "no SMTP server set up yet") if emailed else "not used",
+        "Frequency": "every scored batch (labels add performance)", "Monitoring reports so far": str(len(reports))}
+    table = [{"Watches": r.description, "Severity": alerts.SEVERITIES[r.severity],
+              "Channels": ", ".join(alerts.CHANNELS[c] for c in r.channels),
+              "Recipients": ", ".join(r.recipients) or ("the model's people" if "email" in r.channels else "–"),
+              "Starts retraining": "yes" if r.triggers_retraining else "no"} for r in rules]
+    covered = {r.metric for r in rules}
+    missing = [what for what, metrics in (("data drift", {"drift_share", "column_drift"}),
+                                          ("performance", {"performance"})) if not covered & metrics]
+    if missing:
+        return Evidence("warn", f"The alert rules do not watch {' or '.join(missing)}.", facts, table)
+    return Evidence("pass", "Alert rules watch data drift and performance of every scored batch.", facts, table)
 
 
 @rule("SA-07")
 def _retraining(ctx: EvidenceContext) -> Evidence:
-    return Evidence("info", "No retraining trigger is configured for this model yet.", {})
+    from core import pipelines
+
+    config = pipelines.get_config(session=ctx.session, model_id=ctx.version.model_id)
+    triggers = pipelines.retraining_triggers(session=ctx.session, model_id=ctx.version.model_id)
+    history = pipelines.list_runs(session=ctx.session, model_id=ctx.version.model_id, limit=10)
+    facts = {"Automatic triggers": "; ".join(triggers) or "none (started by hand only)",
+             "Next scheduled run": f"{config.next_run_at:%Y-%m-%d %H:%M} UTC" if config.next_run_at else "–",
+             "Automatic promotion": f"on (allowed by {config.auto_promote_by_name})" if config.auto_promote
+             else "off: retrained versions wait for review and a manager"}
+    table = [{"Run": r.id, "Started": f"{r.created_at:%Y-%m-%d %H:%M}", "Trigger": r.trigger_label,
+              "Status": pipelines.STATUSES.get(r.status, r.status), "Outcome": r.outcome[:200]} for r in history]
+    summary = (f"Retraining starts on {'; '.join(triggers)}." if triggers else
+               "No automatic retraining trigger is set; the pipeline runs only when started by hand.")
+    if history:
+        summary += f" {len(history)} pipeline run{'s' * (len(history) != 1)} so far (newest first below)."
+    return Evidence("info", summary, facts, table or None)
 
 
 @rule("SA-08")

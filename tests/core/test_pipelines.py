@@ -334,3 +334,37 @@ def test_a_run_whose_job_died_is_shown_as_failed(settings, session, team, model)
 
     assert (shown.status, shown.outcome) == ("failed", failed.error)
     assert session.exec(select(ModelVersion)).all().__len__() == 1
+
+
+# ── checklist evidence ──────────────────────────────────────────────────────────────────────────────
+
+
+def test_the_checklist_shows_the_monitoring_plan_and_the_retraining_triggers_and_history(
+        engine, settings, session, team, model):
+    pipelines.save_config(session=session, actor=team.bea, model_id=model.id, schedule_days=30, on_new_data=True,
+                          auto_promote=False)
+    stopped = run_now(engine, settings, session, model, team.bea)
+    version = session.get(ModelVersion, registry.get_model(session=session, model_id=model.id).production.id)
+
+    evidence = checklist.collect_evidence(checklist.EvidenceContext(session=session, settings=settings,
+                                                                    version=version))
+
+    plan = evidence["SA-06"]
+    assert plan.status == "pass" and plan.facts["Active rules"] == "2"
+    assert plan.facts["Alerted in the app"] == "bea, mo"
+    assert [row["Watches"] for row in plan.table] == ["Share of drifted input columns above 0.3",
+                                                      next(r.description for r in alerts.list_rules(
+                                                          session=session, model_id=model.id)
+                                                          if r.metric == "performance")]
+    retraining = evidence["SA-07"]
+    assert retraining.status == "info"
+    assert retraining.facts["Automatic triggers"].startswith("every 30 days; each new version of the training data; "
+                                                             "alert “ROC AUC (performance) below")
+    assert retraining.facts["Automatic promotion"].startswith("off")
+    assert [(row["Run"], row["Trigger"], row["Status"]) for row in retraining.table] == [
+        (stopped.id, "Started by hand", "Stopped by a check")]
+
+    for rule in alerts.list_rules(session=session, model_id=model.id):
+        alerts.set_rule_active(session=session, actor=team.bea, rule_id=rule.id, active=False)
+    bare = checklist.collect_evidence(checklist.EvidenceContext(session=session, settings=settings, version=version))
+    assert bare["SA-06"].status == "fail"  # a production model nobody watches
