@@ -598,6 +598,91 @@ def models_list(env: Env, project_name: str, json_flag: bool) -> None:
     env.emit(data, "\n".join(lines) or f"No models registered in {target.name} yet.")
 
 
+# ── retraining pipeline ─────────────────────────────────────────────────────────────────────────────
+
+
+def _pipeline_lines(done) -> list[str]:
+    lines = [f"Pipeline run {done.id} of {done.model_name} ({done.trigger_label}): {done.status}. {done.outcome}"]
+    for entry in done.steps:
+        seconds = f"{entry['seconds']:.1f} s" if entry.get("seconds") is not None else ""
+        lines.append(f"  {entry['status']:<10} {entry['title']} {seconds}".rstrip()
+                     + (f": {entry['message']}" if entry.get("message") else ""))
+    return lines
+
+
+@cli.group("pipeline")
+def pipeline_group() -> None:
+    """The retraining pipeline (validate, train, compare, register, document)."""
+
+
+@pipeline_group.command("run")
+@click.argument("project_name")
+@click.argument("model_name")
+@click.option("--dataset-version", "number", type=int, default=None,
+              help="Version of the production model's dataset to train on (default: the newest).")
+@click.option("--user", "username", required=True, help="A builder; the run acts as them.")
+@click.option("--json", "json_flag", is_flag=True, help="Print JSON for scripts (same as steward --json).")
+@pass_env
+@command
+def pipeline_run(env: Env, project_name: str, model_name: str, number: int | None, username: str,
+                 json_flag: bool) -> None:
+    """Retrain MODEL of PROJECT on new data with its production configuration, here and now; exit code 1 when a
+    check stopped the run or it failed."""
+    from core import pipelines
+
+    env.as_json = env.as_json or json_flag
+    with env.session() as session:
+        actor = env.actor(session, username)
+        target = projects.get_project_by_name(session=session, name=project_name)
+        model = registry.find_model(session=session, name=model_name, project_id=target.id)
+        version_id = (pipelines.find_dataset_version(session=session, model_id=model.id, number=number).id
+                      if number is not None else None)
+        requested = pipelines.request_run(session=session, settings=env.settings, model_id=model.id,
+                                          trigger="manual", dataset_version_id=version_id, actor=actor)
+    if not env.as_json:
+        click.echo(f"Pipeline run {requested.id}: retraining {model.name}…", err=True)
+    done = pipelines.run_here(engine=env.engine, settings=env.settings, pipeline_run_id=requested.id, actor=actor)
+    env.emit({"pipeline_run_id": done.id, "model": done.model_name, "trigger": done.trigger, "status": done.status,
+              "outcome": done.outcome, "dataset": done.dataset_label, "run_id": done.run_id,
+              "candidate": done.candidate_label, "candidate_version_id": done.candidate_version_id,
+              "steps": done.steps}, "\n".join(_pipeline_lines(done)))
+    if done.status != "succeeded":
+        sys.exit(1)
+
+
+@cli.command("scheduler")
+@click.option("--once", is_flag=True, help="One pass, then stop (for cron or a systemd timer).")
+@click.option("--interval", type=click.IntRange(min=5), default=60, show_default=True,
+              help="Seconds between passes when running on.")
+@pass_env
+@command
+def scheduler_command(env: Env, once: bool, interval: int) -> None:
+    """Run due scheduled and requested retraining pipelines and retry due alert deliveries."""
+    import time
+
+    from core import pipelines
+
+    say = None if env.as_json else (lambda message: click.echo(message, err=True))
+    while True:
+        done = pipelines.scheduler_pass(engine=env.engine, settings=env.settings, say=say)
+        sent = sum(d.status == "sent" for d in done.deliveries)
+        lines = [f"Deliveries attempted: {len(done.deliveries)} ({sent} sent). Schedules due: {len(done.scheduled)}. "
+                 f"Pipeline runs: {len(done.ran)}."]
+        for ran in done.ran:
+            lines.append(f"  run {ran.id} {ran.model_name} ({ran.trigger_label}): {ran.status}. {ran.outcome}")
+        lines += [f"  problem: {problem}" for problem in done.problems]
+        env.emit({"deliveries": [d.__dict__ for d in done.deliveries], "scheduled_models": done.scheduled,
+                  "runs": [{"pipeline_run_id": r.id, "model": r.model_name, "trigger": r.trigger, "status": r.status,
+                            "outcome": r.outcome, "candidate": r.candidate_label} for r in done.ran],
+                  "problems": done.problems}, "\n".join(lines))
+        if once:
+            return
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            return
+
+
 # ── audit and jobs ──────────────────────────────────────────────────────────────────────────────────
 
 

@@ -407,6 +407,21 @@ def on_new_data(*, session: Session, settings: Settings, dataset_version_id: int
         return []
 
 
+def find_dataset_version(*, session: Session, model_id: int, number: int):
+    """Version ``number`` of the dataset the model's production version was trained on."""
+    model = _model(session, model_id)
+    production = _production(session, model_id)
+    if production is None:
+        raise NotFound(f"{model.name} has no version in production, so there is no dataset to retrain it on.")
+    trained_on = session.get(DatasetVersion, session.get(TrainingRun, production.run_id).dataset_version_id)
+    found = session.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == trained_on.dataset_id,
+                                                      DatasetVersion.number == number)).first()
+    if found is None:
+        name = datasets.get_version(session=session, version_id=trained_on.id).dataset_name
+        raise NotFound(f"{name} has no version {number}.")
+    return datasets.get_version(session=session, version_id=found.id)
+
+
 # ── reading runs ────────────────────────────────────────────────────────────────────────────────────
 
 
