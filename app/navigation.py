@@ -42,6 +42,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("model_card.py", "Model card", ":material/description:", "Governance"),
     PageSpec("checklist.py", "Responsible-ML checklist", ":material/checklist:", "Governance"),
     PageSpec("review.py", "Peer review", ":material/rate_review:", "Governance", (Role.reviewer, Role.admin)),
+    PageSpec("reports.py", "Reports", ":material/picture_as_pdf:", "Governance"),  # PDFs for managers
     PageSpec("registry.py", "Model registry", ":material/inventory_2:", "Production"),  # actions checked in core
     PageSpec("predict.py", "Predict", ":material/batch_prediction:", "Production", (Role.builder, Role.admin)),
     PageSpec("admin.py", "Users", ":material/group:", "Administration", (Role.admin,)),

@@ -16,6 +16,7 @@ PREDICT_BATCH_ID = "predict_batch_id"  # the scored file shown on the Predict pa
 PREDICT_RECORD_BATCH_ID = "predict_record_batch_id"  # the typed-in record scored on the Predict page
 PREDICT_UPLOADS = "predict_uploads"  # files submitted so far: a new uploader key empties it after each
 NOTICE = "notice"  # a success message to show once, after the rerun that re-reads what changed
+REPORT_SHA256 = "report_sha256"  # the PDF just generated on the Reports page (its artifact hash)
 
 
 def get(key: str, default=None):

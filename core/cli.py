@@ -727,5 +727,126 @@ def jobs_list(env: Env, limit: int) -> None:
     env.emit([j.model_dump() for j in found], "\n".join(lines) or "No jobs yet.")
 
 
+# ── reports ─────────────────────────────────────────────────────────────────────────────────────────
+
+
+@cli.group("report")
+def report_group() -> None:
+    """Write a PDF report: model-card, review, monitoring or portfolio."""
+
+
+_OUT = click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                    help="Where to write the PDF.")
+_USER = click.option("--user", "username", required=True, help="Who generates it (recorded in the audit trail).")
+_PROJECT = click.option("--project", "project_name", default=None,
+                        help="Project name (needed only when several projects have a model of this name).")
+_REPORT_JSON = click.option("--json", "json_flag", is_flag=True,
+                            help="Print JSON for scripts (same as steward --json).")
+
+
+def _report_model(session, model_name: str, project_name: str | None):
+    from core import registry
+
+    project_id = projects.get_project_by_name(session=session, name=project_name).id if project_name else None
+    return registry.find_model(session=session, name=model_name, project_id=project_id)
+
+
+def _write_report(env: Env, username: str, out: Path, json_flag: bool, make: Callable) -> None:
+    """Generate a report as --user with ``make(session, actor)`` and write it to --out."""
+    env.as_json = env.as_json or json_flag
+    with env.session() as session:
+        written = make(session, env.actor(session, username))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.part")
+    tmp.write_bytes(written.data)
+    tmp.replace(out)
+    env.emit({"kind": written.kind, "subject": written.subject, "out": str(out), "pages": written.pages,
+              "bytes": written.size, "sha256": written.sha256},
+             f"Wrote the {written.title.lower()} of {written.subject} ({written.pages} pages, "
+             f"{written.size / 1024:,.0f} KB) to {out}.\nSHA-256 {written.sha256}")
+
+
+@report_group.command("model-card")
+@click.argument("run_id", type=int)
+@_OUT
+@_USER
+@_REPORT_JSON
+@pass_env
+@command
+def report_model_card(env: Env, run_id: int, out: Path, username: str, json_flag: bool) -> None:
+    """The model card of training RUN_ID: every section, figures with intervals, groups, lineage and hashes."""
+    from core import reports
+
+    _write_report(env, username, out, json_flag, lambda session, actor: reports.render_model_card_report(
+        session=session, settings=env.settings, actor=actor, run_id=run_id))
+
+
+@report_group.command("review")
+@click.argument("model_name")
+@click.argument("number", type=int)
+@_PROJECT
+@_OUT
+@_USER
+@_REPORT_JSON
+@pass_env
+@command
+def report_review(env: Env, model_name: str, number: int, project_name: str | None, out: Path, username: str,
+                  json_flag: bool) -> None:
+    """The responsible-ML assessment and peer review of version NUMBER of MODEL."""
+    from core import registry, reports
+
+    def make(session, actor):
+        model = _report_model(session, model_name, project_name)
+        version = registry.find_version(session=session, model_id=model.id, number=number)
+        return reports.render_review_report(session=session, settings=env.settings, actor=actor, version_id=version.id)
+
+    _write_report(env, username, out, json_flag, make)
+
+
+@report_group.command("monitoring")
+@click.argument("model_name")
+@_PROJECT
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="First day (YYYY-MM-DD, UTC) of the period; default: the first batch.")
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Last day (YYYY-MM-DD, UTC) of the period, included; default: today.")
+@_OUT
+@_USER
+@_REPORT_JSON
+@pass_env
+@command
+def report_monitoring(env: Env, model_name: str, project_name: str | None, since, until, out: Path, username: str,
+                      json_flag: bool) -> None:
+    """MODEL's monitoring for a period: health, drift and quality over time, alerts, retraining, promotions."""
+    from core import reports
+
+    def make(session, actor):
+        model = _report_model(session, model_name, project_name)
+        return reports.render_monitoring_report(session=session, settings=env.settings, actor=actor,
+                                                model_id=model.id, since=since.date() if since else None,
+                                                until=until.date() if until else None)
+
+    _write_report(env, username, out, json_flag, make)
+
+
+@report_group.command("portfolio")
+@click.argument("project_name", required=False)
+@_OUT
+@_USER
+@_REPORT_JSON
+@pass_env
+@command
+def report_portfolio(env: Env, project_name: str | None, out: Path, username: str, json_flag: bool) -> None:
+    """Every model of PROJECT (default: of every project): status, maturity, reviews, reassessments, alerts."""
+    from core import reports
+
+    def make(session, actor):
+        project_id = projects.get_project_by_name(session=session, name=project_name).id if project_name else None
+        return reports.render_portfolio_report(session=session, settings=env.settings, actor=actor,
+                                               project_id=project_id)
+
+    _write_report(env, username, out, json_flag, make)
+
+
 def main() -> None:
     cli(prog_name="steward")

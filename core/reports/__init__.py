@@ -11,21 +11,25 @@ printed. Generating a report stores the PDF in the artifact store and records an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
 
+from core import audit
+from core.artifacts import ArtifactStore
 from core.config import Settings
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
 from core.models import UserPublic, utcnow
 from core.reports import _common
 from core.reports import _template as t
-from core.reports._common import KINDS, Report, steward_version
+from core.reports._common import KINDS, Report, slug, steward_version
 from core.reports._template import FontMissing
 
-__all__ = ["KINDS", "FontMissing", "Report", "render_model_card_report", "render_monitoring_report",
-           "render_portfolio_report", "render_report", "render_review_report", "steward_version"]
+__all__ = ["KINDS", "FontMissing", "GeneratedReport", "Report", "load_pdf", "recent_reports",
+           "render_model_card_report", "render_monitoring_report", "render_portfolio_report", "render_report",
+           "render_review_report", "slug", "steward_version"]
 
 
 def _meta_maker(session: Session, actor: UserPublic, kind: str, generated_at: datetime):
@@ -51,6 +55,7 @@ def render_model_card_report(*, session: Session, settings: Settings, actor: Use
                                                  meta_for=_meta_maker(session, actor, "model-card", at))
     return _common.finish(session=session, settings=settings, actor=actor, kind="model-card", subject=meta.subject,
                           data=data, pages=pages, generated_at=at, entity_type="training_run", entity_id=run_id,
+                          project_id=facts.run.project_id,
                           details={"version_id": facts.version.id if facts.version else None})
 
 
@@ -60,10 +65,11 @@ def render_review_report(*, session: Session, settings: Settings, actor: UserPub
 
     _common.require_viewer(actor)
     at = utcnow()
-    meta, data, pages = _review.build(session=session, settings=settings, version_id=version_id,
-                                      meta_for=_meta_maker(session, actor, "review", at))
+    facts, meta, data, pages = _review.build(session=session, settings=settings, version_id=version_id,
+                                             meta_for=_meta_maker(session, actor, "review", at))
     return _common.finish(session=session, settings=settings, actor=actor, kind="review", subject=meta.subject,
-                          data=data, pages=pages, generated_at=at, entity_type="model_version", entity_id=version_id)
+                          data=data, pages=pages, generated_at=at, entity_type="model_version", entity_id=version_id,
+                          project_id=facts.version.project_id)
 
 
 def render_monitoring_report(*, session: Session, settings: Settings, actor: UserPublic, model_id: int,
@@ -77,8 +83,8 @@ def render_monitoring_report(*, session: Session, settings: Settings, actor: Use
                                                  until=until, meta_for=_meta_maker(session, actor, "monitoring", at))
     return _common.finish(session=session, settings=settings, actor=actor, kind="monitoring", subject=meta.subject,
                           data=data, pages=pages, generated_at=at, entity_type="registered_model",
-                          entity_id=model_id, details={"since": since, "until": until,
-                                                       "batches": len(facts.points)})
+                          entity_id=model_id, project_id=facts.model.project_id,
+                          details={"since": since, "until": until, "batches": len(facts.points)})
 
 
 def render_portfolio_report(*, session: Session, settings: Settings, actor: UserPublic,
@@ -92,7 +98,7 @@ def render_portfolio_report(*, session: Session, settings: Settings, actor: User
                                          meta_for=_meta_maker(session, actor, "portfolio", at))
     return _common.finish(session=session, settings=settings, actor=actor, kind="portfolio", subject=meta.subject,
                           data=data, pages=pages, generated_at=at, entity_type="project",
-                          entity_id=project_id if project_id is not None else "all")
+                          entity_id=project_id if project_id is not None else "all", project_id=project_id)
 
 
 def render_report(*, session: Session, settings: Settings, actor: UserPublic, kind: str, **subject: Any) -> Report:
@@ -102,3 +108,53 @@ def render_report(*, session: Session, settings: Settings, actor: UserPublic, ki
     if kind not in renderers:
         raise InvalidInput(f"There is no {kind!r} report. Reports are: {', '.join(renderers)}.")
     return renderers[kind](session=session, settings=settings, actor=actor, **subject)
+
+
+# ── reports generated earlier ───────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class GeneratedReport:
+    """A report someone generated, as the audit trail recorded it; its PDF is kept in the artifact store."""
+
+    kind: str
+    title: str
+    subject: str
+    project_id: int | None
+    generated_by: str
+    generated_at: datetime
+    pages: int
+    sha256: str
+    filename: str
+
+
+def recent_reports(*, session: Session, actor: UserPublic, project_id: int | None = None,
+                   limit: int = 20) -> list[GeneratedReport]:
+    """The newest generated reports (of one project, plus the all-project portfolios, when ``project_id`` is given)."""
+    _common.require_viewer(actor)
+    found = []
+    for event in audit.list_events(session=session, action=_common.ACTION, limit=500):
+        details = event.details or {}
+        if project_id is not None and details.get("project_id") not in (project_id, None):
+            continue
+        found.append(GeneratedReport(kind=details.get("kind", ""), title=KINDS.get(details.get("kind", ""), "Report"),
+                                     subject=details.get("subject", ""), project_id=details.get("project_id"),
+                                     generated_by=event.actor_name, generated_at=event.at,
+                                     pages=int(details.get("pages") or 0), sha256=details.get("sha256", ""),
+                                     filename=details.get("filename", "report.pdf")))
+        if len(found) >= limit:
+            break
+    return found
+
+
+def load_pdf(*, session: Session, settings: Settings, actor: UserPublic, sha256: str) -> bytes:
+    """A generated report's PDF from the artifact store (its hash checked).
+
+    Only hashes the audit trail records as generated reports are served: the artifact store also holds data.
+    """
+    _common.require_viewer(actor)
+    known = any((event.details or {}).get("sha256") == sha256
+                for event in audit.list_events(session=session, action=_common.ACTION, limit=100_000))
+    if not known:
+        raise NotFound("There is no generated report with that fingerprint.")
+    return ArtifactStore(settings.artifacts_path).read_bytes(sha256)

@@ -23,6 +23,8 @@ from core.models import AuditHead, Role, UserPublic
 
 KINDS = {"model-card": "Model card report", "review": "Review report", "monitoring": "Monitoring report",
          "portfolio": "Portfolio report"}
+ACTION = "report.generate"  # the audit event of every generated report
+
 # A review decision as the past tense a manager reads: "approved with conditions by Rita on …".
 DECIDED = {"approve": "approved", "approve_with_conditions": "approved with conditions",
            "request_changes": "changes requested", "reject": "rejected"}
@@ -83,15 +85,15 @@ def filename(kind: str, subject: str, at: datetime) -> str:
 
 
 def finish(*, session: Session, settings: Settings, actor: UserPublic, kind: str, subject: str, data: bytes,
-           pages: int, generated_at: datetime, entity_type: str, entity_id: Any,
+           pages: int, generated_at: datetime, entity_type: str, entity_id: Any, project_id: int | None,
            details: dict[str, Any] | None = None) -> Report:
     """Keep the PDF in the artifact store and record who generated which report of what."""
     stored = ArtifactStore(settings.artifacts_path).put_bytes(data)
     name = filename(kind, subject, generated_at)
-    audit.record_event(session, actor=actor, action="report.generate", entity_type=entity_type,
-                       entity_id=entity_id, details={"kind": kind, "subject": subject, "sha256": stored.sha256,
-                                                     "bytes": len(data), "pages": pages, "filename": name,
-                                                     **(details or {})})
+    audit.record_event(session, actor=actor, action=ACTION, entity_type=entity_type,
+                       entity_id=entity_id, details={"kind": kind, "subject": subject, "project_id": project_id,
+                                                     "sha256": stored.sha256, "bytes": len(data), "pages": pages,
+                                                     "filename": name, **(details or {})})
     session.commit()
     return Report(kind=kind, title=KINDS[kind], subject=subject, filename=name, data=data,
                   sha256=hashlib.sha256(data).hexdigest(), pages=pages, generated_at=generated_at)

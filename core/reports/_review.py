@@ -333,8 +333,8 @@ def details(facts: ReviewFacts) -> list[Flowable]:
     return flow
 
 
-def build(*, session, settings: Settings, version_id: int, meta_for) -> tuple[t.Meta, bytes, int]:
+def build(*, session, settings: Settings, version_id: int, meta_for) -> tuple[ReviewFacts, t.Meta, bytes, int]:
     facts = ReviewFacts(session=session, settings=settings, version_id=version_id)
     meta = meta_for(facts.project, facts.version.label, facts.hashes)
     data, pages = t.render(meta, summary(facts, meta), details(facts))
-    return meta, data, pages
+    return facts, meta, data, pages

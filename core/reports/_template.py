@@ -108,7 +108,7 @@ class Styles:
 def styles() -> Styles:
     register_fonts()
     body = ParagraphStyle("body", fontName="Steward", fontSize=9.5, leading=13.2, textColor=INK, alignment=TA_LEFT,
-                          spaceAfter=4)
+                          spaceAfter=4, bulletFontName="Steward")
     return Styles(
         body=body,
         small=ParagraphStyle("small", parent=body, fontSize=8, leading=10.5, textColor=MUTED, spaceAfter=2),
@@ -217,6 +217,7 @@ def table(header: Sequence[str] | None, rows: Sequence[Sequence[Any]], widths: S
     result = Table(data, colWidths=col_widths, repeatRows=1 if header is not None and repeat else 0,
                    hAlign="LEFT")
     commands: list[tuple] = [
+        ("FONTNAME", (0, 0), (-1, -1), "Steward"),  # tables reset the font per cell; never fall back to Helvetica
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LINEBELOW", (0, 0), (-1, -1), 0.4, RULE),
         ("TOPPADDING", (0, 0), (-1, -1), 3),
@@ -256,7 +257,8 @@ def light_cell(light: str, words: str) -> Paragraph:
 def box(flowables: list[Flowable], fill: colors.Color = BOX_FILL) -> Table:
     """Flowables inside a tinted box (the summary's key messages)."""
     inner = Table([[flowables]], colWidths=[FRAME_WIDTH], hAlign="LEFT")
-    inner.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, -1), fill), ("BOX", (0, 0), (-1, -1), 0.5, RULE),
+    inner.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), "Steward"),
+                               ("BACKGROUND", (0, 0), (-1, -1), fill), ("BOX", (0, 0), (-1, -1), 0.5, RULE),
                                ("LEFTPADDING", (0, 0), (-1, -1), 9), ("RIGHTPADDING", (0, 0), (-1, -1), 9),
                                ("TOPPADDING", (0, 0), (-1, -1), 7), ("BOTTOMPADDING", (0, 0), (-1, -1), 5)]))
     return inner
@@ -414,6 +416,8 @@ def render(meta: Meta, summary: list[Flowable], details: list[Flowable]) -> tupl
         buffer, pagesize=A4, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=MARGIN_TOP,
         bottomMargin=MARGIN_BOTTOM, title=meta.title, author=f"Steward for {meta.generated_by}",
         subject=meta.subject, creator=f"Steward {meta.steward_version}",
+        # Start every page in the embedded font: the default Helvetica would be referenced without being embedded.
+        initialFontName="Steward", initialFontSize=9.5,
     )
     story = [*summary, PageBreak(), *details] if details else list(summary)
     pages: list[int] = []
