@@ -20,7 +20,8 @@ elif user is None:
     page = st.navigation([navigation.LOGIN.page(default=True)], position="hidden")
 else:
     state.take_link_params()
-    page = st.navigation(navigation.pages_for(user))
+    # Every page the user may open stays listed: a collapsed "View more" hides the later steps of the journey.
+    page = st.navigation(navigation.pages_for(user), expanded=True)
     with st.sidebar:
         st.markdown(f"**{widgets.md(user.label)}**")
         st.caption("Roles: " + ", ".join(user.roles))

@@ -131,7 +131,9 @@ def batch_result(batch: PredictionBatchPublic) -> None:
     except DomainError as error:
         st.error(widgets.md(error))
         return
-    st.dataframe(export.head(20), hide_index=True)
+    predicted = [c for c in batch.summary["prediction_columns"] if c in export.columns]
+    st.caption("The first 20 rows, predictions first; the downloads hold every row with your columns first.")
+    st.dataframe(export.head(20)[predicted + [c for c in export.columns if c not in predicted]], hide_index=True)
     _downloads(batch, "latest")
 
 

@@ -48,6 +48,7 @@ from core.data.schema import ColumnType
 from core.errors import DomainError, IntegrityFailed, InvalidInput, NotFound
 from core.models import (
     DataContractPublic,
+    DatasetVersion,
     ModelVersionPublic,
     PredictionBatch,
     PredictionBatchPublic,
@@ -109,23 +110,25 @@ def resolve_target(*, session: Session, project_id: int, model_name: str,
     if project.status != "active":
         raise InvalidInput(f"The project {project.name!r} is archived, so its models do not score data. "
                            "Restore the project first.")
-    names = _model_names(session, project_id)
-    if model_name not in names:
-        known = f" Its models: {', '.join(names)}." if names else (
-            " It has no registered model yet: register a trained run on the Registry page first.")
-        raise NotFound(f"There is no model called {model_name!r} in the project {project.name!r}.{known}")
-    versions = registry.list_versions(session=session, project_id=project_id, model_name=model_name)
-    if version_number is None:
+    version = None
+    if version_number is None:  # the everyday case (and every REST request) in as few queries as possible
         version = registry.production_version(session=session, project_id=project_id, model_name=model_name)
-        if version is None:
-            approved = [f"v{v.number}" for v in versions if v.status == VersionStatus.approved]
-            alternative = (f" Until then you can choose an approved version to score with ({', '.join(approved)})."
-                           if approved else "")
-            raise NotFound(
-                f"{model_name!r} has no version in production, so there is nothing to score with. A manager or "
-                f"administrator promotes an approved version on the Registry page (or with `steward promote "
-                f"{model_name} VERSION`).{alternative}")
-    else:
+    if version is None:
+        names = _model_names(session, project_id)
+        if model_name not in names:
+            known = f" Its models: {', '.join(names)}." if names else (
+                " It has no registered model yet: register a trained run on the Registry page first.")
+            raise NotFound(f"There is no model called {model_name!r} in the project {project.name!r}.{known}")
+        versions = registry.list_versions(session=session, project_id=project_id, model_name=model_name)
+    if version is None and version_number is None:
+        approved = [f"v{v.number}" for v in versions if v.status == VersionStatus.approved]
+        alternative = (f" Until then you can choose an approved version to score with ({', '.join(approved)})."
+                       if approved else "")
+        raise NotFound(
+            f"{model_name!r} has no version in production, so there is nothing to score with. A manager or "
+            f"administrator promotes an approved version on the Registry page (or with `steward promote "
+            f"{model_name} VERSION`).{alternative}")
+    if version is None:
         version = next((v for v in versions if v.number == version_number), None)
         if version is None:
             raise NotFound(f"{model_name!r} has no version {version_number}. It has versions "
@@ -134,8 +137,8 @@ def resolve_target(*, session: Session, project_id: int, model_name: str,
             raise InvalidInput(f"{version.label} is {version.status.replace('_', ' ')}; only the production version "
                                "or an approved version can score data.")
     run = runs.get_run(session=session, run_id=version.run_id)
-    dataset_version = datasets.get_version(session=session, version_id=run.dataset_version_id)
-    contract = datasets.latest_contract(session=session, dataset_id=dataset_version.dataset_id)
+    dataset_id = session.get(DatasetVersion, run.dataset_version_id).dataset_id
+    contract = datasets.latest_contract(session=session, dataset_id=dataset_id)
     return ScoringTarget(project=project, version=version, run=run, contract=contract)
 
 
@@ -495,10 +498,13 @@ def _name_of(session: Session, user_id: int | None) -> str:
     return (user.display_name or user.username) if user else f"user {user_id}"
 
 
-def _public(session: Session, batch: PredictionBatch) -> PredictionBatchPublic:
-    version = registry.get_version(session=session, version_id=batch.version_id)
+def _public(session: Session, batch: PredictionBatch, version: ModelVersionPublic | None = None,
+            actor: UserPublic | None = None) -> PredictionBatchPublic:
+    version = version or registry.get_version(session=session, version_id=batch.version_id)
+    by = actor.label if actor is not None and (actor.id or None) == batch.created_by_id else _name_of(
+        session, batch.created_by_id)
     return PredictionBatchPublic(**batch.model_dump(), model_name=version.model_name,
-                                 version_number=version.number, created_by_name=_name_of(session, batch.created_by_id))
+                                 version_number=version.number, created_by_name=by)
 
 
 def _forget_artifacts(session: Session, store: ArtifactStore, hashes: list[str]) -> None:
@@ -578,7 +584,7 @@ def score_frame(*, session: Session, settings: Settings, actor: UserPublic, targ
         _forget_artifacts(session, store, written)
         raise
     report_progress(1.0, "Done")
-    return ScoringResult(batch=_public(session, batch), output=output, report=report)
+    return ScoringResult(batch=_public(session, batch, target.version, actor), output=output, report=report)
 
 
 def _read(settings: Settings, filename: str, data: bytes | None, path: Path | None, options: ReadOptions,

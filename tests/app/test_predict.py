@@ -104,7 +104,7 @@ def test_a_file_is_checked_scored_as_a_job_and_offered_for_download(app_test, db
         batch = session.exec(select(PredictionBatch)).one()
     assert (batch.rows, batch.channel, batch.source) == (40, "file", "batch.csv")
     shown = at.dataframe[0].value
-    assert list(shown.columns)[-3:] == ["predicted_employed", "probability_false", "probability_true"]
+    assert list(shown.columns)[:3] == ["predicted_employed", "probability_false", "probability_true"]
 
 
 def test_a_file_missing_a_column_is_refused_before_anything_is_scored(app_test, db, team, production):
