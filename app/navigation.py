@@ -45,6 +45,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("reports.py", "Reports", ":material/picture_as_pdf:", "Governance"),  # PDFs for managers
     PageSpec("registry.py", "Model registry", ":material/inventory_2:", "Production"),  # actions checked in core
     PageSpec("predict.py", "Predict", ":material/batch_prediction:", "Production", (Role.builder, Role.admin)),
+    PageSpec("monitor.py", "Monitoring", ":material/monitoring:", "Production"),  # uploads checked in core
     PageSpec("admin.py", "Users", ":material/group:", "Administration", (Role.admin,)),
     PageSpec("audit.py", "Audit trail", ":material/fact_check:", "Administration", (Role.admin,)),
     PageSpec("jobs.py", "Jobs", ":material/pending_actions:", "Administration", (Role.admin,)),

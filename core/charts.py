@@ -416,3 +416,191 @@ def counts_chart(rows: Sequence[Mapping[str, Any]], title: str = "Rows") -> alt.
     labels = base.mark_text(align="left", baseline="middle", dx=4).encode(y=y, x="value:Q",
                                                                         text=alt.Text("value:Q", format=","))
     return alt.layer(bars, labels, title=title).properties(width=WIDTH, height=alt.Step(BAR_HEIGHT))
+
+
+# ── monitoring over time ────────────────────────────────────────────────────────────────────────────
+# These take ``core.monitoring.timeline``. Every series differs by point shape (and dash) as well as colour, verdicts
+# are written as text or symbols, and events (alerts, promotions, retraining) are dashed rules with a shaped marker
+# and a word at the top of the chart.
+
+EVENT_STYLE = {"alert": ("triangle-up", "#c0392b"), "promotion": ("diamond", "#2e7d32"),
+               "retraining": ("square", "#6a1b9a")}
+VERDICT_STYLE = {"drifted": ("triangle-up", "#c0392b"), "no drift": ("circle", "#4c78a8"),
+                 "not judged (too few rows)": ("cross", "#9e9e9e")}
+TIMELINE_WIDTH, TIMELINE_HEIGHT = 640, 260
+TIME_AXIS = alt.X("at:T", title="Scored at", axis=alt.Axis(labelAngle=-30, labelOverlap=True),
+                  scale=alt.Scale(padding=24))
+
+
+def _event_layers(events: Sequence[Mapping[str, Any]]) -> list[alt.Chart]:
+    """A dashed rule, a shaped marker and a short label per event, at the top of a time chart."""
+    rows = [{"at": e["at"], "kind": e["kind"], "label": e["label"], "detail": e.get("detail") or ""}
+            for e in events if e.get("at")]
+    if not rows:
+        return []
+    kinds = [k for k in EVENT_STYLE if any(row["kind"] == k for row in rows)]
+    legend = {"title": "Event", "scale": alt.Scale(domain=kinds)}
+    base = alt.Chart(_data(rows)).encode(x=TIME_AXIS)
+    tooltip = [alt.Tooltip("label:N", title="Event"), alt.Tooltip("at:T", title="When", format="%Y-%m-%d %H:%M"),
+               alt.Tooltip("detail:N", title="Details")]
+    rule = base.mark_rule(strokeDash=REFERENCE_DASH, color=REFERENCE_COLOUR).encode(tooltip=tooltip)
+    marker = base.mark_point(filled=True, size=90, opacity=1).encode(
+        y=alt.value(6), shape=alt.Shape("kind:N", **{**legend, "scale": alt.Scale(
+            domain=kinds, range=[EVENT_STYLE[k][0] for k in kinds])}),
+        color=alt.Color("kind:N", title="Event", scale=alt.Scale(domain=kinds,
+                                                                 range=[EVENT_STYLE[k][1] for k in kinds])),
+        tooltip=tooltip)
+    label = base.mark_text(align="left", baseline="middle", dx=7, fontSize=10).encode(
+        y=alt.value(6), text="label:N", tooltip=tooltip)
+    return [rule, marker, label]
+
+
+def _time_chart(layers: list, events: Sequence[Mapping[str, Any]], title: str) -> alt.LayerChart:
+    # "pad" keeps the plot at its size: Streamlit's "fit" would squeeze it to make room for legends and labels.
+    return alt.layer(*layers, *_event_layers(events), title=title).properties(
+        width=TIMELINE_WIDTH, height=TIMELINE_HEIGHT, autosize=FIXED_SIZE).resolve_scale(color="independent",
+                                                                                         shape="independent")
+
+
+def drift_share_timeline_chart(points: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]] = (),
+                               threshold: float = 0.5) -> alt.LayerChart:
+    """Share of drifted input columns per batch, the share at which a batch counts as drifted, and the events."""
+    rows = []
+    for point in points:
+        if point.get("status") != "finished":
+            continue
+        if point.get("judged") and point.get("drift_share") is not None:
+            verdict = "drifted" if point["drift_share"] >= threshold else "no drift"
+            share = point["drift_share"]
+        else:
+            verdict, share = "not judged (too few rows)", 0.0
+        rows.append({"at": point["at"], "batch": f"Batch {point['batch_id']}", "share": share, "verdict": verdict,
+                     "rows": point.get("rows"), "shown": "—" if verdict.startswith("not") else f"{share:.0%}"})
+    verdicts = [v for v in VERDICT_STYLE if any(row["verdict"] == v for row in rows)] or ["no drift"]
+    scale = {"domain": verdicts}
+    tooltip = [alt.Tooltip("batch:N", title="Batch"), alt.Tooltip("at:T", title="Scored at", format="%Y-%m-%d %H:%M"),
+               alt.Tooltip("rows:Q", title="Rows", format=","), alt.Tooltip("shown:N", title="Drifted columns"),
+               alt.Tooltip("verdict:N", title="Verdict")]
+    base = alt.Chart(_data(rows)).encode(
+        x=TIME_AXIS, y=alt.Y("share:Q", title="Share of input columns drifted", scale=_share_scale(),
+                             axis=alt.Axis(format="%")))
+    line = base.transform_filter("datum.verdict != 'not judged (too few rows)'").mark_line(color=REFERENCE_COLOUR)
+    dots = base.mark_point(filled=True, size=80, opacity=1).encode(
+        shape=alt.Shape("verdict:N", title="Batch", scale=alt.Scale(**scale, range=[VERDICT_STYLE[v][0]
+                                                                                   for v in verdicts])),
+        color=alt.Color("verdict:N", title="Batch", scale=alt.Scale(**scale, range=[VERDICT_STYLE[v][1]
+                                                                                   for v in verdicts])),
+        tooltip=tooltip)
+    limit = alt.Chart(_data([{"share": threshold, "label": f"counts as drifted from {threshold:.0%}"}])).encode(
+        y="share:Q")
+    layers = [line, dots, limit.mark_rule(strokeDash=REFERENCE_DASH, color=REFERENCE_COLOUR),
+              limit.mark_text(align="right", baseline="bottom", x=TIMELINE_WIDTH - 4, dy=-2,
+                              color=REFERENCE_COLOUR).encode(text="label:N")]
+    return _time_chart(layers, events, "Drifted input columns per batch")
+
+
+def drift_heatmap_chart(cells: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
+    """Drift score per input column and batch; shade = how far past its threshold, ▲ = drift, ~ = not judged."""
+    rows = []
+    for cell in cells:
+        score, threshold = cell["score"], cell.get("threshold")
+        if threshold and cell.get("lower_is_drift"):
+            strength = min(threshold / max(score, 1e-12), 3.0)  # p-values: smaller means more drift
+        else:
+            strength = min(score / threshold, 3.0) if threshold else 0.0
+        mark = {"drift": " ▲", "not judged": " ~"}.get(cell["verdict"], "")
+        rows.append({"batch": f"#{cell['batch_id']}", "batch_id": cell["batch_id"], "column": cell["column"],
+                     "score": score, "threshold": threshold, "strength": strength, "verdict": cell["verdict"],
+                     "method": cell.get("method") or "", "text": f"{score:.2f}{mark}"})
+    batches = [f"#{b}" for b in sorted({row["batch_id"] for row in rows})]
+    base = alt.Chart(_data(rows)).encode(
+        x=alt.X("batch:N", sort=batches, title="Batch", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("column:N", title="Input column"))
+    cells_layer = base.mark_rect(stroke="white").encode(
+        color=alt.Color("strength:Q", title="Score ÷ threshold", legend=alt.Legend(orient="bottom"),
+                        scale=alt.Scale(domain=[0, 1, 3], range=["#f7fbff", "#fdd49e", "#b30000"],
+                                        interpolate="rgb")),
+        tooltip=[alt.Tooltip("batch:N", title="Batch"), alt.Tooltip("column:N", title="Column"),
+                 alt.Tooltip("method:N", title="Method"), alt.Tooltip("score:Q", title="Score", format=".4f"),
+                 alt.Tooltip("threshold:Q", title="Threshold", format=".3g"),
+                 alt.Tooltip("verdict:N", title="Verdict")])
+    text = base.mark_text(baseline="middle", fontSize=10).encode(
+        text="text:N", color=alt.when(alt.datum.strength > 2).then(alt.value("white")).otherwise(alt.value("black")))
+    width = min(max(56 * len(batches), 240), 900)
+    return alt.layer(cells_layer, text, title="Drift score per column (▲ drift, ~ batch too small to judge)"
+                     ).properties(width=width, height=alt.Step(BAR_HEIGHT))
+
+
+def performance_timeline_chart(points: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]] = (),
+                               training: Mapping[str, Any] | None = None) -> alt.LayerChart:
+    """The primary metric per labelled batch with its 95% interval, the training test value, and the events."""
+    from core.training.evaluation import metric_label
+
+    rows = [{"at": p["at"], "batch": f"Batch {p['batch_id']}", "value": p["value"], "low": p.get("low"),
+             "high": p.get("high"), "metric": p["metric"]} for p in points if p.get("value") is not None]
+    metric = rows[0]["metric"] if rows else (training or {}).get("metric", "")
+    title = metric_label(metric) if metric else "Metric"
+    tooltip = [alt.Tooltip("batch:N", title="Batch"), alt.Tooltip("value:Q", title=title, format=".3f"),
+               alt.Tooltip("low:Q", title="95% interval from", format=".3f"),
+               alt.Tooltip("high:Q", title="95% interval to", format=".3f")]
+    base = alt.Chart(_data(rows)).encode(x=TIME_AXIS)
+    layers = [base.mark_errorbar(ticks=True).encode(y=alt.Y("low:Q", title=title, scale=alt.Scale(zero=False)),
+                                                    y2="high:Q", tooltip=tooltip),
+              base.mark_line(point=alt.OverlayMarkDef(filled=True, size=60, shape="circle")).encode(
+                  y=alt.Y("value:Q", title=title), tooltip=tooltip),
+              base.mark_text(align="left", dx=6, dy=-8, fontSize=10).encode(
+                  y="value:Q", text=alt.Text("value:Q", format=".3f"))]
+    if training and training.get("value") is not None:
+        ref = alt.Chart(_data([{"value": training["value"],
+                                "label": f"training test set (v{training.get('version')}): "
+                                         f"{training['value']:.3f}"}])).encode(y="value:Q")
+        layers += [ref.mark_rule(strokeDash=REFERENCE_DASH, color=REFERENCE_COLOUR),
+                   ref.mark_text(align="right", baseline="bottom", x=TIMELINE_WIDTH - 4, dy=-2,
+                                 color=REFERENCE_COLOUR).encode(text="label:N")]
+    return _time_chart(layers, events, "Performance on labelled batches (bars: 95% interval)")
+
+
+def volume_timeline_chart(points: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]] = ()
+                          ) -> alt.LayerChart:
+    """Rows per batch over time, each point labelled with its count; small (not judged) batches as crosses."""
+    rows = [{"at": p["at"], "batch": f"Batch {p['batch_id']}", "rows": p["rows"],
+             "size": "judged" if p.get("judged") else "not judged (too few rows)"} for p in points]
+    sizes = [s for s in ("judged", "not judged (too few rows)") if any(row["size"] == s for row in rows)] or ["judged"]
+    base = alt.Chart(_data(rows)).encode(x=TIME_AXIS, y=alt.Y("rows:Q", title="Rows in the batch"))
+    layers = [base.mark_line(color=REFERENCE_COLOUR),
+              base.mark_point(filled=True, size=70, opacity=1).encode(
+                  shape=alt.Shape("size:N", title="Batch", scale=alt.Scale(
+                      domain=sizes, range=["circle" if s == "judged" else "cross" for s in sizes])),
+                  color=alt.Color("size:N", title="Batch", scale=alt.Scale(
+                      domain=sizes, range=["#4c78a8" if s == "judged" else "#9e9e9e" for s in sizes])),
+                  tooltip=[alt.Tooltip("batch:N", title="Batch"), alt.Tooltip("rows:Q", title="Rows", format=","),
+                           alt.Tooltip("size:N", title="Drift")]),
+              base.mark_text(align="left", dx=6, dy=-8, fontSize=10).encode(text=alt.Text("rows:Q", format=","))]
+    return _time_chart(layers, events, "Volume: rows per batch")
+
+
+def automation_timeline_chart(points: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]] = ()
+                              ) -> alt.LayerChart:
+    """A coding model's share of records coded automatically, and the accuracy of those codes once labelled."""
+    measures = ["Share coded automatically", "Accuracy of the automatic codes"]
+    rows = []
+    for p in points:
+        if p.get("automation_rate") is not None:
+            rows.append({"at": p["at"], "batch": f"Batch {p['batch_id']}", "measure": measures[0],
+                         "value": p["automation_rate"], "low": None, "high": None})
+        if p.get("auto_accuracy") is not None:
+            rows.append({"at": p["at"], "batch": f"Batch {p['batch_id']}", "measure": measures[1],
+                         "value": p["auto_accuracy"], "low": p.get("auto_low"), "high": p.get("auto_high")})
+    legend = {"title": "Line", "scale": alt.Scale(domain=measures), "legend": alt.Legend(labelLimit=300)}
+    base = alt.Chart(_data(rows)).encode(
+        x=TIME_AXIS, y=alt.Y("value:Q", title="Share", scale=_share_scale(), axis=alt.Axis(format="%")),
+        color=alt.Color("measure:N", **legend),
+        tooltip=[alt.Tooltip("batch:N", title="Batch"), alt.Tooltip("measure:N", title="Measure"),
+                 alt.Tooltip("value:Q", title="Value", format=".1%"),
+                 alt.Tooltip("low:Q", title="95% interval from", format=".1%"),
+                 alt.Tooltip("high:Q", title="95% interval to", format=".1%")])
+    layers = [base.mark_line().encode(strokeDash=alt.StrokeDash("measure:N", **legend)),
+              base.mark_point(filled=True, size=60, opacity=1).encode(shape=alt.Shape("measure:N", **legend)),
+              base.transform_filter("isValid(datum.low)").mark_errorbar(ticks=True).encode(
+                  y=alt.Y("low:Q", title="Share"), y2="high:Q")]
+    return _time_chart(layers, events, "Automatic coding: how many records, how accurately")

@@ -484,8 +484,27 @@ def _labels(ctx: EvidenceContext) -> Evidence:
 
 @rule("SM-03")
 def _coverage(ctx: EvidenceContext) -> Evidence:
-    return Evidence("not_applicable", "No batch has been scored with this model yet, so there is nothing to compare "
-                                      "with the training data. Drift is checked once batches are scored.", {})
+    from core import monitoring
+
+    report = monitoring.latest_report(session=ctx.session, version_id=ctx.version.id)
+    if report is None:
+        return Evidence("not_applicable", "No batch has been scored with this model yet, so there is nothing to "
+                                          "compare with the training data. Drift is checked once batches are "
+                                          "scored.", {})
+    threshold = report.drift_share_threshold
+    facts = {"Newest batch": report.label, "Method": report.method, "Drift share threshold": f"{threshold:.0%}"}
+    table = [{"Column": c["column"], "Method": c.get("method_name") or "–", "Score": _fmt(c.get("score")),
+              "Threshold": _fmt(c.get("threshold")), "Verdict": c["verdict"]} for c in report.columns]
+    if not report.judged:
+        return Evidence("info", f"The newest batch has {report.rows:,} rows, too few to judge drift; its scores are "
+                                "shown for information.", facts, table or None)
+    facts["Drifted columns"] = f"{report.drifted_columns} of {len(report.columns)} ({report.drift_share:.0%})"
+    if report.drift_share >= threshold:
+        return Evidence("warn", f"{report.drift_share:.0%} of the input columns of the newest batch drifted from the "
+                                f"training data (threshold {threshold:.0%}): the data the model is applied to no "
+                                "longer looks like the data it learnt from.", facts, table)
+    return Evidence("pass", f"{report.drift_share:.0%} of the input columns of the newest batch drifted from the "
+                            f"training data, below the threshold of {threshold:.0%}.", facts, table)
 
 
 @rule("SM-04")

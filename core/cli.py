@@ -598,6 +598,165 @@ def models_list(env: Env, project_name: str, json_flag: bool) -> None:
     env.emit(data, "\n".join(lines) or f"No models registered in {target.name} yet.")
 
 
+# ── monitoring ──────────────────────────────────────────────────────────────────────────────────────
+
+
+def _share(value) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _performance_text(report) -> str:
+    found = report.primary_performance()
+    if not found:
+        return "—"
+    low, high = found.get("low"), found.get("high")
+    interval = f" ({low:.3f}–{high:.3f})" if low is not None and high is not None else ""
+    return f"{registry.SHORT_METRICS.get(found['metric'], found['metric'])} {found['value']:.3f}{interval}"
+
+
+def _report_data(report) -> dict:
+    return {"batch_id": report.batch_id, "scored_at": report.batch_created_at, "version": report.version_number,
+            "channel": report.channel, "rows": report.rows, "status": report.status, "judged": report.judged,
+            "method": report.method, "drift_share": report.drift_share, "drifted_columns": report.drifted_columns,
+            "dataset_drift": report.dataset_drift, "columns": report.columns,
+            "prediction_drift": report.prediction_drift, "quality": report.quality,
+            "performance": report.performance, "html_sha256": report.html_sha256, "error": report.error,
+            "notes": report.notes}
+
+
+def _report_lines(report) -> list[str]:
+    lines = [f"{report.model_name} v{report.version_number}, batch {report.batch_id} ({report.rows:,} rows, "
+             f"{report.channel}, {report.batch_created_at:%Y-%m-%d %H:%M}): report {report.status}"
+             + (f" — {report.error}" if report.error else "")]
+    if not report.finished:
+        return lines
+    lines.append(f"  {report.method}")
+    if report.judged:
+        lines.append(f"  Drifted input columns: {report.drifted_columns} of {len(report.columns)} "
+                     f"({_share(report.drift_share)}; the batch counts as drifted at "
+                     f"{report.drift_share_threshold:.0%}): {'DRIFT' if report.dataset_drift else 'no drift'}")
+    for column in report.columns:
+        score = "—" if column.get("score") is None else f"{column['score']:.4f}"
+        threshold = "" if column.get("threshold") is None else f" (threshold {column['threshold']:.3g})"
+        lines.append(f"    {column['column']:<28} {column.get('method_name') or '—':<30} {score:>8}{threshold}  "
+                     f"{column['verdict']}")
+    for column in report.prediction_drift.get("columns") or []:
+        score = "—" if column.get("score") is None else f"{column['score']:.4f}"
+        lines.append(f"  Prediction drift, {column['column']}: {column.get('method_name') or '—'} {score}  "
+                     f"{column['verdict']}")
+    lines += [f"  Quality: {finding}" for finding in (report.quality.get("findings") or [])]
+    if report.performance:
+        perf = report.performance
+        lines.append(f"  Performance on {perf['labelled_rows']:,} labelled rows ({perf['matched_by']}): "
+                     f"{_performance_text(report)}")
+        coding = perf.get("coding") or {}
+        if coding:
+            auto = coding.get("automatic") or {}
+            accuracy = "—" if auto.get("accuracy") is None else f"{auto['accuracy']:.1%}"
+            lines.append(f"  Automation rate {_share(coding.get('automation_rate'))}; accuracy of the automatically "
+                         f"coded records {accuracy} ({auto.get('labelled', 0):,} with a true code)")
+    lines += [f"  note: {note}" for note in report.notes]
+    return lines
+
+
+@cli.command("monitor")
+@click.argument("model_name")
+@click.option("--project", "project_name", default=None,
+              help="Project name or id (needed only when several projects have a model of this name).")
+@click.option("--batch", "batch_id", type=int, default=None, help="Show this batch's report in full.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --batch: write evidently's full HTML report to this file (made now if there is none).")
+@click.option("--json", "json_flag", is_flag=True, help="Print JSON for scripts (same as steward --json).")
+@pass_env
+@command
+def monitor_command(env: Env, model_name: str, project_name: str | None, batch_id: int | None,
+                    html_out: Path | None, json_flag: bool) -> None:
+    """MODEL's health and its batches' drift and performance, or one batch's report (--batch)."""
+    from core import monitoring
+
+    env.as_json = env.as_json or json_flag
+    if html_out is not None and batch_id is None:
+        raise DomainError("--html needs --batch: say which batch's report to write.")
+    with env.session() as session:
+        model = _model_in(session, model_name, project_name)
+        if batch_id is not None:
+            report = monitoring.get_report(session=session, batch_id=batch_id)
+            if report.model_id != model.id:
+                raise DomainError(f"Batch {batch_id} was not scored by {model.name}.")
+            if html_out is not None:
+                if not report.html_sha256:
+                    if not report.finished:
+                        raise DomainError(f"Batch {batch_id}'s report is {report.status}; there is nothing to render.")
+                    monitoring.make_html(session=session, settings=env.settings, report_id=report.id)
+                    report = monitoring.get_report(session=session, batch_id=batch_id)
+                html_out.parent.mkdir(parents=True, exist_ok=True)
+                html_out.write_bytes(monitoring.load_html(settings=env.settings, report=report))
+            lines = _report_lines(report)
+            if html_out is not None:
+                lines.append(f"  Full evidently report written to {html_out}.")
+            env.emit(_report_data(report), "\n".join(lines))
+            return
+        health = monitoring.model_health(session=session, model_id=model.id)
+        reports = monitoring.list_reports(session=session, model_id=model.id, limit=50)
+    lines = [f"{model.name}: {health.health.upper()}" + (f" (v{health.production} in production)"
+                                                         if health.production else " (nothing in production)")]
+    lines += [f"  {reason}" for reason in health.reasons]
+    if reports:
+        lines.append(f"  {'batch':>6}  {'scored':<16} {'ver':>4} {'rows':>9}  {'report':<9} {'drift share':>11}  "
+                     "performance")
+    for report in reports:
+        judged = _share(report.drift_share) if report.judged else ("not judged" if report.finished else "—")
+        version = f"v{report.version_number}"
+        lines.append(f"  {report.batch_id:>6}  {report.batch_created_at:%Y-%m-%d %H:%M} {version:>4} "
+                     f"{report.rows:>9,}  {report.status:<9} {judged:>11}  {_performance_text(report)}")
+    env.emit({"model": model.name, "health": health.health, "reasons": health.reasons,
+              "production": health.production, "open_alerts": health.open_alerts,
+              "batches": [_report_data(r) for r in reports]}, "\n".join(lines))
+
+
+@cli.command("labels")
+@click.argument("model_name")
+@click.argument("batch_id", type=int)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--user", "username", required=True)
+@click.option("--project", "project_name", default=None,
+              help="Project name or id (needed only when several projects have a model of this name).")
+@click.option("--key", default=None, help="Column that identifies a row in both the file and the batch "
+                                          "(default: match by row order).")
+@click.option("--json", "json_flag", is_flag=True, help="Print JSON for scripts (same as steward --json).")
+@pass_env
+@command
+def labels_command(env: Env, model_name: str, batch_id: int, file: Path, username: str, project_name: str | None,
+                   key: str | None, json_flag: bool) -> None:
+    """Add the true values in FILE to BATCH of MODEL; the batch's performance is computed from them."""
+    from core import monitoring
+
+    env.as_json = env.as_json or json_flag
+    with env.session() as session:
+        actor = env.actor(session, username)
+        model = _model_in(session, model_name, project_name)
+        before = monitoring.get_report(session=session, batch_id=batch_id)
+        if before.model_id != model.id:
+            raise DomainError(f"Batch {batch_id} was not scored by {model.name}.")
+        report = monitoring.attach_labels(session=session, settings=env.settings, actor=actor, batch_id=batch_id,
+                                          filename=file.name, data=file.read_bytes(), key=key)
+    perf = report.performance
+    lines = [f"Batch {batch_id}: {perf['labelled_rows']:,} of {perf['rows']:,} rows labelled from {file.name} "
+             f"(matched by {perf['matched_by']})."]
+    if perf.get("unmatched_keys"):
+        lines.append(f"  {perf['unmatched_keys']:,} row(s) of the file match no row of the batch.")
+    lines += [f"  {name:<20} {m['value']:.4f}" + (f" (95% interval {m['low']:.4f}–{m['high']:.4f})"
+                                                  if m.get("low") is not None else "")
+              for name, m in perf["metrics"].items() if m.get("value") is not None]
+    coding = perf.get("coding") or {}
+    if coding:
+        auto = coding.get("automatic") or {}
+        accuracy = "—" if auto.get("accuracy") is None else f"{auto['accuracy']:.1%}"
+        lines.append(f"  Automation rate {_share(coding.get('automation_rate'))}; accuracy of the automatically coded "
+                     f"records {accuracy}")
+    env.emit({"batch_id": batch_id, "model": model.name, **perf}, "\n".join(lines))
+
+
 # ── retraining pipeline ─────────────────────────────────────────────────────────────────────────────
 
 

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     missing_share_threshold: float = Field(default=0.2, ge=0, le=1, description="Tolerated missing share per column.")
     ci_width_tolerance: float = Field(default=0.1, ge=0, description="Widest tolerated 95% interval of a metric.")
     reassess_months: int = Field(default=12, ge=1, description="An approved assessment is repeated after this.")
+    monitor_min_rows: int = Field(default=100, ge=1,
+                                  description="A scored batch with fewer rows is reported but not judged for drift.")
+    monitor_drift_share: float = Field(default=0.5, gt=0, le=1,
+                                       description="Share of drifted input columns at which a batch counts as drifted.")
+    monitor_html_rows: int = Field(default=20_000, ge=100,
+                                   description="Rows of each side sampled for evidently's full HTML drift report.")
 
     @field_validator("home", "artifact_dir", "model_card_schema", mode="after")
     @classmethod

@@ -583,6 +583,10 @@ def score_frame(*, session: Session, settings: Settings, actor: UserPublic, targ
         session.rollback()
         _forget_artifacts(session, store, written)
         raise
+    from core import monitoring  # the batch's drift report is a job of its own; it never makes scoring fail
+
+    report_progress(0.9, "Comparing the batch with the training data (monitoring)")
+    monitoring.batch_stored(session=session, settings=settings, actor=actor, batch_id=batch.id)
     report_progress(1.0, "Done")
     return ScoringResult(batch=_public(session, batch, target.version, actor), output=output, report=report)
 

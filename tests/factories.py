@@ -94,3 +94,23 @@ def approve_version(session: Session, settings: Settings, author: UserPublic, re
                             comment="", expected_revision=0)
     return review.decide(session=session, settings=settings, actor=reviewer, version_id=version_id,
                          decision=decision, conditions=conditions)
+
+
+def make_production_version(session: Session, settings: Settings, owner: UserPublic, project: ProjectPublic,
+                            path: Path, model_name: str = "employment", target: str = "employed", **request):
+    """A tiny-budget run on ``path`` registered as ``model_name`` and put straight into production.
+
+    The status changes are recorded directly (as the registry records them), without the review and the gates a
+    real promotion needs: for tests of what happens once a model is live (scoring, monitoring).
+    """
+    from core import registry
+    from core.models import VersionStatus
+
+    quick = settings.model_copy(update={"explain_rows": 50, "explain_background_rows": 20})
+    data = make_dataset_version(session, settings, owner, project, path)
+    run = make_trained_run(session, quick, owner, data, target=target, **request)
+    version = registry.register_run(session=session, actor=owner, run_id=run.id, model_name=model_name)
+    for status in (VersionStatus.approved, VersionStatus.production):
+        registry.change_status(session=session, actor=owner, version_id=version.id, to_status=status, reason="test")
+    session.commit()
+    return registry.get_version(session=session, version_id=version.id)
