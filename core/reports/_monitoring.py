@@ -17,7 +17,7 @@ from typing import Any
 from reportlab.platypus import Flowable
 from sqlmodel import col, select
 
-from core import alerts, monitoring, pipelines, projects, registry
+from core import alerts, charts, monitoring, pipelines, projects, registry
 from core.config import Settings
 from core.errors import InvalidInput, NotFound
 from core.models import PredictionBatch, RegisteredModel, VersionStatus
@@ -73,6 +73,7 @@ class MonitoringFacts:
         self.health = monitoring.model_health(session=session, model_id=model_id)
         everything = monitoring.timeline(session=session, model_id=model_id)
         self.task = everything["task"]
+        self.events = [e for e in everything["events"] if period.contains(_moment(e["at"]))]
         self.training = everything["training"]
         self.points = [p for p in everything["points"] if period.contains(_moment(p["at"]))]
         self.cells = [c for c in everything["cells"] if period.contains(_moment(c["at"]))]
@@ -271,12 +272,12 @@ def _drift_by_column(facts: MonitoringFacts) -> list[Flowable]:
         body.append([column, f"{drifted} of {len(cells)}", _score(scores[-1] if scores else None, lower),
                      _score((min(scores) if lower else max(scores)) if scores else None, lower),
                      f"{method}: drift when {'below' if lower else 'at or above'} {t.fmt(cells[-1].get('threshold'))}"])
+    flow += _drift_chart(facts)
     flow.append(t.para("How often each input column drifted in the judged batches of the period, its score in the "
                        "newest batch and its most extreme score. Tests on small batches give a p-value (drift when "
                        "small), on larger ones a distance (drift when large).", s.small))
     flow.append(t.table(["Column", "Batches drifted", "Newest score", "Most extreme", "Test"], body,
                         (1.35, 0.8, 0.8, 0.8, 2.65)))
-    flow += _charts(facts)
     return flow
 
 
@@ -288,9 +289,19 @@ def _score(value: float | None, p_value: bool | None) -> str:
     return f"{value:.3f}"
 
 
-def _charts(facts: MonitoringFacts) -> list[Flowable]:
-    """The monitoring page's charts of drift and performance over time, when :mod:`core.charts` has them."""
-    return []
+def _drift_chart(facts: MonitoringFacts) -> list[Flowable]:
+    """The monitoring page's chart of drift over time (its events: alerts, promotions, retraining)."""
+    if not any(p["status"] == "finished" for p in facts.points):
+        return []
+    threshold = facts.reports[-1].drift_share_threshold if facts.reports else facts.settings.monitor_drift_share
+    return [t.chart_image(charts.drift_share_timeline_chart(facts.points, facts.events, threshold=threshold))]
+
+
+def _performance_charts(facts: MonitoringFacts) -> list[Flowable]:
+    flow = [t.chart_image(charts.performance_timeline_chart(facts.points, facts.events, training=facts.training))]
+    if any(p.get("automation_rate") is not None for p in facts.points):
+        flow.append(t.chart_image(charts.automation_timeline_chart(facts.points, facts.events)))
+    return flow
 
 
 def _performance(facts: MonitoringFacts) -> list[Flowable]:
@@ -304,6 +315,7 @@ def _performance(facts: MonitoringFacts) -> list[Flowable]:
                            f"{registry.SHORT_METRICS.get(facts.training['metric'], facts.training['metric'])} "
                            f"{t.fmt(facts.training['value'])} (95% interval {t.fmt(facts.training.get('low'))} to "
                            f"{t.fmt(facts.training.get('high'))}) on its test data.", s.body))
+    flow += _performance_charts(facts)
     body = [[str(p["batch_id"]), t.stamp(_moment(p["at"])), f"v{p['version']}", _performance_text(p),
              "below the training interval" if _outside_training(p, facts.training) else "within or above"]
             for p in labelled]
