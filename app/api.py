@@ -15,6 +15,7 @@ import threading
 from functools import lru_cache
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -90,7 +91,9 @@ def _version_number(raw: str | None) -> int | None:
     return int(raw)
 
 
-def _score(secret: str, body: bytes, model_name: str, project: str | None, version: str | None) -> dict[str, Any]:
+def _score(secret: str, body: bytes, model_name: str, project: str | None,
+           version: str | None) -> tuple[dict[str, Any], int, Any]:
+    """The answer, and the batch and user its monitoring report is then made for."""
     settings = get_settings()
     with session_scope(_engine(settings.resolved_database_url)) as session:
         user = tokens.user_for_token(session=session, secret=secret)
@@ -105,12 +108,13 @@ def _score(secret: str, body: bytes, model_name: str, project: str | None, versi
         result = serving.score_records(session=session, settings=settings, actor=user, project_id=owner.id,
                                        model_name=model_name, records=records,
                                        version_number=_version_number(version), channel="api",
-                                       source="REST API", loader=_load)
+                                       source="REST API", loader=_load, monitor=False)
         batch = result.batch
-        return {"model": batch.model_name, "version": batch.version_number, "project": owner.name,
-                "batch_id": batch.id, "rows": batch.rows, "predictions": serving.public_predictions(result),
-                "extra_columns": result.report["extra_columns"],
-                "unseen_categories": result.report["unseen_categories"], "warnings": result.report["warnings"]}
+        answer = {"model": batch.model_name, "version": batch.version_number, "project": owner.name,
+                  "batch_id": batch.id, "rows": batch.rows, "predictions": serving.public_predictions(result),
+                  "extra_columns": result.report["extra_columns"],
+                  "unseen_categories": result.report["unseen_categories"], "warnings": result.report["warnings"]}
+        return answer, batch.id, user
 
 
 async def predict(request: Request) -> JSONResponse:
@@ -131,8 +135,8 @@ async def predict(request: Request) -> JSONResponse:
     params = request.path_params
     project = params.get("project", request.query_params.get("project"))
     try:
-        answer = await run_in_threadpool(_score, secret, body, params["name"], project,
-                                         request.query_params.get("version"))
+        answer, batch_id, user = await run_in_threadpool(_score, secret, body, params["name"], project,
+                                                         request.query_params.get("version"))
     except DomainError as error:
         return _error(_status(error), str(error))
     except Exception as error:  # noqa: BLE001 - a client gets a plain message, the log gets the details
@@ -143,7 +147,16 @@ async def predict(request: Request) -> JSONResponse:
             raise
         return _error(500, f"Steward could not score this request because of an unexpected problem "
                            f"({type(error).__name__}). The administrator can find the details in the server log.")
-    return JSONResponse(answer)
+    # The batch's monitoring report is made after the answer has gone out: the client never waits for it.
+    return JSONResponse(answer, background=BackgroundTask(_monitor, batch_id, user))
+
+
+def _monitor(batch_id: int, user) -> None:
+    from core import monitoring
+
+    settings = get_settings()
+    with session_scope(_engine(settings.resolved_database_url)) as session:
+        monitoring.batch_stored(session=session, settings=settings, actor=user, batch_id=batch_id)
 
 
 async def openapi(_request: Request) -> JSONResponse:

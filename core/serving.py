@@ -218,6 +218,22 @@ def _fast_numbers(series: pd.Series, decimal: str) -> pd.Series:
     return schema.to_number(series, decimal)
 
 
+def _labels(series: pd.Series) -> pd.Series:
+    """Text cells as the Data page stores them (stripped, blank is missing), worked out once per distinct value.
+
+    The result is categorical: to the model's own column preparation it is the same text, and a million rows of
+    a few hundred labels are converted, compared and stored without a string operation per row.
+    """
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    text = pd.Series(uniques, dtype=object).map(lambda v: str(v).strip())
+    text = text.where(text != "", None)
+    # Labels that differ only by surrounding spaces become one category; blanks become missing.
+    final_codes, categories = pd.factorize(text, use_na_sentinel=True)
+    mapped = np.where(codes >= 0, final_codes[np.maximum(codes, 0)] if len(final_codes) else -1, -1)
+    return pd.Series(pd.Categorical.from_codes(mapped, categories=pd.Index(categories, dtype=object)),
+                     index=series.index)
+
+
 def _boolean_numbers(series: pd.Series) -> pd.Series:
     """1/0 from a Parquet or JSON number column mean yes/no, as "1"/"0" do in a CSV; other numbers do not."""
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
@@ -252,10 +268,13 @@ def _known_categories(model, feature_types: dict[str, str]) -> dict[str, set[str
     return {}
 
 
-def _category_text(series: pd.Series) -> pd.Series:
-    if pd.api.types.is_bool_dtype(series):
-        return series.astype("string").str.lower()
-    return series.astype("string")
+def _outside(values: pd.Series, allowed: set[str]) -> pd.Series:
+    """Cells holding a category not in ``allowed`` (booleans compared as "true"/"false")."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        foreign = [position for position, label in enumerate(values.cat.categories) if str(label) not in allowed]
+        return pd.Series(np.isin(values.cat.codes.to_numpy(), foreign), index=values.index)
+    text = values.astype("string").str.lower() if pd.api.types.is_bool_dtype(values) else values.astype("string")
+    return (text.notna() & ~text.isin(list(allowed))).fillna(False).astype(bool)
 
 
 def check_input(frame: pd.DataFrame, *, run: TrainingRunPublic, model=None, contract: DataContractPublic | None = None,
@@ -282,10 +301,15 @@ def check_input(frame: pd.DataFrame, *, run: TrainingRunPublic, model=None, cont
     rules = (contract.content.get("columns", {}) if contract is not None else {})
     known = _known_categories(model, features) if model is not None else {}
 
-    # Numbers one by one (a fast path for plain numbers); every other type in one call of the Data page's rules.
-    converted: dict[str, pd.Series] = {name: _fast_numbers(frame[name], decimal)
-                                       for name, kind in features.items() if kind == ColumnType.numeric}
-    others = {name: kind for name, kind in features.items() if kind != ColumnType.numeric}
+    # Numbers and text one by one (fast paths for what files hold: plain numbers, repeated labels); every other
+    # type in one call of the Data page's rules.
+    converted: dict[str, pd.Series] = {}
+    for name, kind in features.items():
+        if kind == ColumnType.numeric:
+            converted[name] = _fast_numbers(frame[name], decimal)
+        elif kind in (ColumnType.categorical, ColumnType.text) and pd.api.types.is_object_dtype(frame[name]):
+            converted[name] = _labels(frame[name])
+    others = {name: kind for name, kind in features.items() if name not in converted}
     if others:
         prepared = pd.DataFrame({name: _boolean_numbers(frame[name]) if kind == ColumnType.boolean else frame[name]
                                  for name, kind in others.items()}, index=frame.index)
@@ -311,8 +335,7 @@ def check_input(frame: pd.DataFrame, *, run: TrainingRunPublic, model=None, cont
     warnings: list[str] = []
     for name, kind in features.items():
         values = inputs[name]
-        empty = int(values.isna().sum()) if ColumnType(kind) is not ColumnType.text else int((values.fillna("") == "")
-                                                                                           .sum())
+        empty = int(values.isna().sum())  # blank text is missing too, already
         if empty:
             missing_values[name] = empty
         rule = rules.get(name) or {}
@@ -320,12 +343,14 @@ def check_input(frame: pd.DataFrame, *, run: TrainingRunPublic, model=None, cont
             allowed = known.get(name) or (set(map(str, rule["allowed_categories"]))
                                           if rule.get("allowed_categories") else None)
             if allowed:
-                text = _category_text(values)
-                outside = text.notna() & ~text.isin(list(allowed))
+                outside = _outside(values, allowed)
                 count = int(outside.sum())
                 if count:
-                    examples = text[outside].value_counts().index[:EXAMPLES].tolist()
-                    unseen[name] = {"count": count, "examples": [str(e) for e in examples]}
+                    found = values[outside]
+                    examples = (found.astype(object) if isinstance(found.dtype, pd.CategoricalDtype) else found
+                                ).value_counts().index[:EXAMPLES].tolist()
+                    unseen[name] = {"count": count, "examples": [str(e).lower() if isinstance(e, bool | np.bool_)
+                                                                 else str(e) for e in examples]}
         if rule and ColumnType(kind) is ColumnType.numeric and (rule.get("min") is not None
                                                                 or rule.get("max") is not None):
             low, high = rule.get("min"), rule.get("max")
@@ -519,8 +544,11 @@ def _forget_artifacts(session: Session, store: ArtifactStore, hashes: list[str])
 def score_frame(*, session: Session, settings: Settings, actor: UserPublic, target: ScoringTarget, frame: pd.DataFrame,
                 channel: str, source: str, input_sha256: str, decimal: str = ".", model=None,
                 loader: ModelLoader | None = None, keep_export: bool = False,
-                progress: Progress | None = None) -> ScoringResult:
+                progress: Progress | None = None, monitor: bool = True) -> ScoringResult:
     """Check, predict and record one batch; the rows the model saw and its predictions are kept for monitoring.
+
+    ``monitor=False`` leaves the batch's monitoring report to the caller (the REST endpoint starts it once the
+    answer has been sent, so a client never waits for it).
 
     ``model`` is the loaded model when the caller already has it (``load_model``); ``keep_export`` also stores the
     user-facing table (their columns and the predictions) so it can be downloaded later.
@@ -583,10 +611,11 @@ def score_frame(*, session: Session, settings: Settings, actor: UserPublic, targ
         session.rollback()
         _forget_artifacts(session, store, written)
         raise
-    from core import monitoring  # the batch's drift report is a job of its own; it never makes scoring fail
+    if monitor:
+        from core import monitoring  # the batch's drift report is a job of its own; it never makes scoring fail
 
-    report_progress(0.9, "Comparing the batch with the training data (monitoring)")
-    monitoring.batch_stored(session=session, settings=settings, actor=actor, batch_id=batch.id)
+        report_progress(0.9, "Comparing the batch with the training data (monitoring)")
+        monitoring.batch_stored(session=session, settings=settings, actor=actor, batch_id=batch.id)
     report_progress(1.0, "Done")
     return ScoringResult(batch=_public(session, batch, target.version, actor), output=output, report=report)
 
@@ -668,7 +697,7 @@ def records_frame(records: Any, *, max_records: int) -> pd.DataFrame:
 
 def score_records(*, session: Session, settings: Settings, actor: UserPublic, project_id: int, model_name: str,
                   records: Any, version_number: int | None = None, channel: str = "api", source: str = "",
-                  loader: ModelLoader | None = None) -> ScoringResult:
+                  loader: ModelLoader | None = None, monitor: bool = True) -> ScoringResult:
     """Score JSON-like records (the REST endpoint, the one-record form)."""
     require_role(actor, *SCORERS)
     frame = records_frame(records, max_records=settings.api_max_records)
@@ -676,7 +705,7 @@ def score_records(*, session: Session, settings: Settings, actor: UserPublic, pr
                             version_number=version_number)
     digest = hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode()).hexdigest()
     return score_frame(session=session, settings=settings, actor=actor, target=target, frame=frame, channel=channel,
-                       source=source, input_sha256=digest, loader=loader)
+                       source=source, input_sha256=digest, loader=loader, monitor=monitor)
 
 
 def public_predictions(result: ScoringResult) -> list[dict[str, Any]]:
@@ -776,5 +805,13 @@ def load_export(*, settings: Settings, batch: PredictionBatchPublic) -> pd.DataF
 
 
 def load_rows(*, settings: Settings, batch: PredictionBatchPublic) -> pd.DataFrame:
-    """The rows the model saw and its predictions (for monitoring), after the hash is checked."""
-    return pd.read_parquet(ArtifactStore(settings.artifacts_path).verified_path(batch.output_sha256))
+    """The rows the model saw and its predictions (for monitoring), after the hash is checked.
+
+    Text columns come back as pandas' string type, as a dataset version's canonical frame has them (they are
+    stored dictionary-encoded, which keeps big batches small and quick to write).
+    """
+    rows = pd.read_parquet(ArtifactStore(settings.artifacts_path).verified_path(batch.output_sha256))
+    for name in rows.columns:
+        if isinstance(rows[name].dtype, pd.CategoricalDtype):
+            rows[name] = rows[name].astype("string")
+    return rows

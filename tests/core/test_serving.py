@@ -15,7 +15,7 @@ from core import audit, datasets, jobs, registry, serving, tokens
 from core.artifacts import ArtifactStore
 from core.cli import cli
 from core.errors import IntegrityFailed, InvalidInput, NotAllowed, NotFound
-from core.models import ApiToken, AuditEvent, PredictionBatch, VersionStatus
+from core.models import ApiToken, AuditEvent, MonitoringReport, PredictionBatch, VersionStatus
 from core.training import runs
 from tests.factories import make_dataset_version, make_project, make_trained_run, make_user
 
@@ -130,6 +130,20 @@ def test_a_file_is_scored_by_the_production_version_and_recorded_as_a_batch(sess
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "prediction.batch")).one()
     assert event.details["rows"] == 50 and event.details["channel"] == "file"
     assert audit.verify_chain(session=session).ok
+
+
+@sqlite_only
+def test_a_file_gets_the_same_probabilities_as_the_stored_canonical_data(session, settings, builder, project, run,
+                                                                        production, tmp_path):
+    # Scoring converts a file's text the way the Data page stored the training data: the model sees the same values.
+    version = datasets.get_version(session=session, version_id=run.dataset_version_id)
+    canonical = datasets.load_frame(settings=settings, version=version)
+    model = runs.load_run_model(settings=settings, run=run)
+    expected = model.predict_proba(canonical[FEATURES])[:, 1]
+    messy = (SAMPLES / "labour_force.csv").read_text(encoding="utf-8").splitlines(keepends=True)[:301]
+    messy = [line.replace(",North,", ", North ,") for line in messy]  # spaces around a label change nothing
+    result = _score(session, settings, builder, project, "".join(messy).encode())
+    assert abs(result.output["probability_true"].to_numpy() - expected).max() < 1e-12
 
 
 def test_the_runs_decision_threshold_decides_yes_or_no(session, settings, builder, project, run, production):
@@ -468,6 +482,8 @@ def test_rest_scores_records_with_the_production_version_and_logs_a_batch(sessio
     assert found["unseen_categories"] == {"region": {"count": 1, "examples": ["Atlantis"]}}
     batch = serving.get_batch(session=session, batch_id=found["batch_id"])
     assert (batch.channel, batch.rows, batch.created_by_name) == ("api", 2, "bea")
+    # Its monitoring report is made once the answer has gone out (the test client waits for that too).
+    assert session.exec(select(MonitoringReport).where(MonitoringReport.batch_id == batch.id)).first() is not None
     in_project = _post(rest, secret, [RECORD], path="/api/v1/projects/Labour force/models/employment/predict",
                        version="1")
     assert in_project.status_code == 200 and in_project.json()["version"] == 1
