@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import streamlit as st
 
 from app import resources
-from core import registry, reports
+from core import checklist, registry, reports
 from core.models import ProjectPublic, UserPublic
 from core.training import runs
 
@@ -80,3 +80,14 @@ def download_button(user: UserPublic, kind: str, *, subject_label: str, key: str
                        icon=":material/picture_as_pdf:", on_click="ignore",
                        help=f"Generates the {reports.KINDS[kind].lower()} now; the download is recorded in the "
                             "audit trail.")
+
+
+def version_reports(user: UserPublic, version, *, key: str) -> None:
+    """Download buttons for a model version's model card report and, once it is assessed, its review report."""
+    with resources.db_session() as session:
+        assessed = checklist.get_assessment(session=session, version_id=version.id) is not None
+    with st.container(horizontal=True):
+        download_button(user, "model-card", subject_label=version.label, key=f"{key}_card_pdf", run_id=version.run_id)
+        if assessed:
+            download_button(user, "review", subject_label=version.label, key=f"{key}_review_pdf",
+                            version_id=version.id)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import auth, governance_views, navigation, resources, state, widgets
+from app import auth, governance_views, navigation, report_views, resources, state, widgets
 from core import checklist, registry, review
 from core.errors import DomainError
 from core.models import Role
@@ -63,6 +63,8 @@ with resources.db_session() as session:
     board = review.dashboard(session=session, settings=resources.settings(), version_id=version.id)
     rounds = review.round_views(session=session, version_id=version.id)
 governance_views.dashboard(board)
+report_views.download_button(user, "review", subject_label=version.label, key="checklist_review_pdf",
+                             version_id=version.id)
 if view.reopened_reason:
     st.info(widgets.md(view.reopened_reason), icon=":material/history:")
 last = rounds[-1] if rounds else None

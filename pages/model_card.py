@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import auth, governance_views, navigation, resources, state, widgets
+from app import auth, governance_views, navigation, report_views, resources, state, widgets
 from core import model_card
 from core.errors import DomainError
 from core.models import Role
@@ -46,6 +46,8 @@ with tabs[1]:
             st.dataframe(revision.changes, hide_index=True, key=f"changes_{revision.number}")
 with tabs[2]:
     slug = f"model_card_run_{run.id}"
+    report_views.download_button(user, "model-card", subject_label=run.label, key="card_report_pdf", run_id=run.id,
+                                 label="Model card report (PDF)")
     st.download_button("Download as Markdown", model_card.to_markdown(document), file_name=f"{slug}.md",
                        mime="text/markdown", icon=":material/download:")
     try:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import auth, monitoring_views, widgets
+from app import auth, monitoring_views, report_views, widgets
 
 user = auth.require_user()
 project = widgets.require_project()
@@ -15,6 +15,8 @@ monitoring_views.notice()
 st.subheader("Models in this project", divider="gray")
 found = monitoring_views.overview(project)
 health = monitoring_views.choose_model(found)
+report_views.download_button(user, "monitoring", subject_label=health.name, key="monitor_report_pdf",
+                             model_id=health.model_id, label="Monitoring report, all batches (PDF)")
 
 dashboards_tab, batches_tab = st.tabs(["Dashboards", "Batches"])
 with dashboards_tab:

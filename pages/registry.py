@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import auth, registry_views, widgets
+from app import auth, registry_views, report_views, widgets
 
 user = auth.require_user()
 project = widgets.require_project()
@@ -19,6 +19,7 @@ if model is None:
     st.stop()
 
 version = registry_views.model_overview(model, user)
+report_views.version_reports(user, version, key="registry")
 gates, history, lineage, compare, maturity = st.tabs(
     ["Gates and promotion", "History", "Lineage", "Compare versions", "Maturity"])
 with gates:
@@ -31,3 +32,5 @@ with compare:
     registry_views.compare(model)
 with maturity:
     registry_views.maturity(model, project)
+    report_views.download_button(user, "portfolio", subject_label=project.name, key="registry_portfolio_pdf",
+                                 project_id=project.id, label="Portfolio report of this project (PDF)")

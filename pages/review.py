@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import auth, governance_views, resources, widgets
+from app import auth, governance_views, report_views, resources, widgets
 from core import checklist, review
 from core.errors import DomainError
 from core.models import Role
@@ -29,6 +29,8 @@ with resources.db_session() as session:
     board = review.dashboard(session=session, settings=resources.settings(), version_id=entry.version_id)
 current = rounds[-1]
 governance_views.dashboard(board)
+report_views.download_button(user, "review", subject_label=entry.label, key="review_review_pdf",
+                             version_id=entry.version_id)
 st.caption(f"Submitted by {widgets.md(current.submitted_by_name)} on {current.submitted_at:%Y-%m-%d %H:%M} UTC · "
            f"card revision {current.snapshot['card_revision']} ({current.snapshot['card_completeness']}% complete) · "
            f"template {widgets.md(current.snapshot['template_version'])}")

@@ -113,3 +113,56 @@ def test_without_a_registered_model_the_monitoring_report_says_so(app_test, team
     assert not at.exception
     assert texts(at.info) == ["No model is registered in this project yet."]
     assert not [b for b in at.button if b.label == "Generate the report"]
+
+
+# ── download buttons where each subject is shown ────────────────────────────────────────────────────
+
+
+@pytest.fixture
+def offered(monkeypatch):
+    """Every download button a page draws: (label, data, other arguments); the buttons are still drawn."""
+    import streamlit as st
+
+    found = []
+    real = st.download_button
+
+    def spy(label, data, *args, **kwargs):
+        found.append((label, data, kwargs))
+        return real(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", spy)
+    return found
+
+
+def pdf_buttons(offered) -> dict:
+    return {label: data for label, data, kwargs in offered if kwargs.get("mime") == "application/pdf"}
+
+
+def test_the_model_card_page_makes_the_pdf_only_when_the_button_is_clicked(app_test, db, team, run, offered):
+    at = open_page(app_test(), team.mo, "model_card.py", team.project)
+
+    assert not at.exception
+    make = pdf_buttons(offered)["Model card report (PDF)"]
+    assert callable(make) and generated(db) == []  # drawing the page generates nothing
+    text = pdf_text(make())
+    assert "Model card report" in text and f"Run {run.id}" in text
+    [event] = generated(db)
+    assert event.actor_name == "mo" and event.details["kind"] == "model-card"
+
+
+def test_the_registry_and_checklist_pages_offer_the_reports_of_what_they_show(app_test, db, team, run, offered):
+    from core import checklist
+
+    with db() as session:
+        version = registry.register_run(session=session, actor=team.bea, run_id=run.id, model_name="employment")
+    at = open_page(app_test(), team.mo, "registry.py", team.project)
+    assert not at.exception
+    assert set(pdf_buttons(offered)) == {"Model card report (PDF)", "Portfolio report of this project (PDF)"}
+
+    with db() as session:
+        checklist.start_assessment(session=session, actor=team.bea, version_id=version.id)
+    offered.clear()
+    at = open_page(app_test(), team.bea, "checklist.py", team.project)
+    assert not at.exception
+    make = pdf_buttons(offered)["Review report (PDF)"]
+    assert "Review report" in pdf_text(make()) and generated(db)[0].details["kind"] == "review"
