@@ -46,6 +46,8 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("registry.py", "Model registry", ":material/inventory_2:", "Production"),  # actions checked in core
     PageSpec("predict.py", "Predict", ":material/batch_prediction:", "Production", (Role.builder, Role.admin)),
     PageSpec("monitor.py", "Monitoring", ":material/monitoring:", "Production"),  # uploads checked in core
+    PageSpec("alerts.py", "Alerts", ":material/notifications_active:", "Production"),  # actions checked in core
+    PageSpec("pipelines.py", "Retraining", ":material/autorenew:", "Production"),  # actions checked in core
     PageSpec("admin.py", "Users", ":material/group:", "Administration", (Role.admin,)),
     PageSpec("audit.py", "Audit trail", ":material/fact_check:", "Administration", (Role.admin,)),
     PageSpec("jobs.py", "Jobs", ":material/pending_actions:", "Administration", (Role.admin,)),

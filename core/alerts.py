@@ -193,6 +193,20 @@ def _model(session: Session, model_id: int) -> RegisteredModel:
     return model
 
 
+def rule_choices(*, session: Session, model_id: int) -> dict[str, list[str]]:
+    """What a rule of this model can name: its input columns (for drift) and its task's metrics (performance)."""
+    run = _production_run(session, model_id)
+    if run is None:
+        newest = session.exec(select(ModelVersion).where(ModelVersion.model_id == model_id)
+                              .order_by(col(ModelVersion.number).desc())).first()
+        run = session.get(TrainingRun, newest.run_id) if newest else None
+    if run is None:
+        return {"columns": [], "metrics": []}
+    excluded = set(run.config.get("excluded") or [])
+    return {"columns": [name for name in run.feature_types if name not in excluded],
+            "metrics": list(TASK_METRICS.get(run.task, []))}
+
+
 def list_rules(*, session: Session, model_id: int, active_only: bool = False) -> list[AlertRulePublic]:
     """A model's alert rules, in the order they were made."""
     query = select(AlertRule).where(AlertRule.model_id == model_id).order_by(col(AlertRule.id))

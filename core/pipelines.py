@@ -282,15 +282,15 @@ def request_run(*, session: Session, settings: Settings, model_id: int, trigger:
                 runner=None) -> PipelineRunPublic:
     """Record a pipeline run for a model and start it on ``runner`` (or leave it for ``steward scheduler``).
 
-    With ``actor`` (a person starting it by hand) the run acts as them; automatic triggers act as
-    :func:`acting_user`. An automatic trigger finding a run of the model already waiting or running joins it
-    instead of adding another; a person is told.
+    With ``actor`` (a builder or an administrator starting it by hand) the run acts as them; automatic triggers, and
+    a manager asking for a run, act as :func:`acting_user`. An automatic trigger finding a run of the model already
+    waiting or running joins it instead of adding another; a person is told.
     """
     if trigger not in TRIGGERS:
         raise InvalidInput(f"Unknown trigger {trigger!r}.")
     model = _model(session, model_id)
     if actor is not None:
-        require_role(actor, Role.builder, Role.admin)
+        require_role(actor, Role.builder, Role.manager, Role.admin)
     busy = session.exec(select(PipelineRun).where(PipelineRun.model_id == model_id,
                                                   col(PipelineRun.status).in_(ACTIVE))
                         .order_by(col(PipelineRun.id))).first()
@@ -303,9 +303,9 @@ def request_run(*, session: Session, settings: Settings, model_id: int, trigger:
         return _public(session, busy)
     if dataset_version_id is not None and session.get(DatasetVersion, dataset_version_id) is None:
         raise NotFound(f"Dataset version {dataset_version_id} does not exist.")
-    if actor is not None:
+    if actor is not None and actor.has_role(Role.builder, Role.admin):
         acting_id = actor.id
-    else:
+    else:  # a trigger, or a manager asking: the run acts for the person who looks after the model
         acting = acting_user(session=session, model_id=model_id)
         if acting is None:
             raise InvalidInput(f"Nobody can retrain {model.name}: the people who configured it, trained it or own "
@@ -323,6 +323,25 @@ def request_run(*, session: Session, settings: Settings, model_id: int, trigger:
     if runner is not None:
         start(session=session, runner=runner, actor=actor, pipeline_run_id=row.id)
     return get_run(session=session, pipeline_run_id=row.id)
+
+
+def retrain_from_alert(*, session: Session, settings: Settings, runner, actor: UserPublic,
+                       alert_id: int) -> PipelineRunPublic:
+    """Start retraining because of an alert ("Retrain now" on the Alerts page); the alert remembers the run."""
+    from core import alerts
+
+    alert = alerts.get_alert(session=session, alert_id=alert_id)
+    if alert.pipeline_run_id is not None:
+        earlier = get_run(session=session, pipeline_run_id=alert.pipeline_run_id)
+        if not earlier.finished:
+            raise Conflict(f"Retraining for alert {alert_id} is already {STATUSES[earlier.status].lower()} "
+                           f"(pipeline run {earlier.id}).")
+    requested = request_run(session=session, settings=settings, model_id=alert.model_id,
+                            trigger=alert.retraining_trigger, trigger_ref=f"alert {alert_id}", actor=actor,
+                            runner=runner)
+    alerts.link_pipeline_run(session, alert_id=alert_id, pipeline_run_id=requested.id)
+    session.commit()
+    return get_run(session=session, pipeline_run_id=requested.id)
 
 
 def _attach_job(session: Session, actor: UserPublic | None, row: PipelineRun) -> int | None:
@@ -420,6 +439,16 @@ def find_dataset_version(*, session: Session, model_id: int, number: int):
         name = datasets.get_version(session=session, version_id=trained_on.id).dataset_name
         raise NotFound(f"{name} has no version {number}.")
     return datasets.get_version(session=session, version_id=found.id)
+
+
+def training_data_versions(*, session: Session, model_id: int) -> tuple[int, list[Any]]:
+    """The id of the production version's training data and every version of that dataset, newest first."""
+    model = _model(session, model_id)
+    production = _production(session, model_id)
+    if production is None:
+        raise NotFound(f"{model.name} has no version in production.")
+    trained_on = session.get(DatasetVersion, session.get(TrainingRun, production.run_id).dataset_version_id)
+    return trained_on.id, datasets.list_versions(session=session, dataset_id=trained_on.dataset_id)
 
 
 # ── reading runs ────────────────────────────────────────────────────────────────────────────────────

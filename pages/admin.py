@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import auth, resources, state, widgets
+from app import auth, operations_views, resources, state, widgets
 from core import auth as core_auth
 from core import tokens
 from core.errors import DomainError
@@ -43,7 +43,7 @@ st.dataframe(
     hide_index=True, width="stretch",
 )
 
-add_tab, manage_tab, tokens_tab = st.tabs(["Add a user", "Change a user", "API tokens"])
+add_tab, manage_tab, tokens_tab, mail_tab = st.tabs(["Add a user", "Change a user", "API tokens", "E-mail"])
 ADD_KEYS = ("admin_new_username", "admin_new_display_name", "admin_new_email", "admin_new_roles", "admin_new_pw")
 with add_tab, st.form("admin_add"):
     username = st.text_input("User name", key="admin_new_username")
@@ -98,3 +98,6 @@ with tokens_tab:
             if st.button("Revoke token", key="admin_revoke"):
                 attempt(lambda s: tokens.revoke_token(session=s, actor=user, token_id=revoke_id),
                         f"Revoked {widgets.md(live[revoke_id].username)}'s token {widgets.md(live[revoke_id].name)}.")
+
+with mail_tab:
+    operations_views.smtp_settings(user)  # the SMTP server alerts are e-mailed through

@@ -106,9 +106,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _BUILT[base]
 
 
-def use(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A private copy of the built store for one test; returns its settings."""
-    home = tmp_path / "home"
+def use(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str = "home"):
+    """A private copy of the built store for one test (in ``tmp_path / folder``); returns its settings."""
+    home = tmp_path / folder
     shutil.copytree(template, home)
     for key, value in _environment(home).items():
         monkeypatch.setenv(key, value)
