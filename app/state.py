@@ -15,6 +15,8 @@ PREDICT_JOB_ID = "predict_job_id"  # the file being scored on the Predict page
 PREDICT_BATCH_ID = "predict_batch_id"  # the scored file shown on the Predict page
 PREDICT_RECORD_BATCH_ID = "predict_record_batch_id"  # the typed-in record scored on the Predict page
 PREDICT_UPLOADS = "predict_uploads"  # files submitted so far: a new uploader key empties it after each
+DEMO_JOB_ID = "demo_job_id"  # the sample project being loaded
+DEMO_ACCOUNTS = "demo_accounts"  # demo passwords, kept only until the admin has noted them
 NOTICE = "notice"  # a success message to show once, after the rerun that re-reads what changed
 REPORT_SHA256 = "report_sha256"  # the PDF just generated on the Reports page (its artifact hash)
 

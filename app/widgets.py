@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import navigation, resources, state
 from core import charts, jobs, notifications, projects
+from core.errors import DomainError
 from core.models import DatasetVersionPublic, JobPublic, ProjectPublic, UserPublic
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
@@ -180,7 +181,10 @@ def validation_report(report: dict) -> None:
 
 
 def notification_inbox(user: UserPublic) -> None:
-    """The sidebar inbox: unread messages (review requests, decisions) with a link to the page they concern."""
+    """The sidebar inbox: unread messages (review requests, decisions), each opening the page it concerns.
+
+    Opening a message marks it read, so the count shows only what still needs a look.
+    """
     with resources.db_session() as session:
         unread = notifications.list_notifications(session=session, actor=user, unread_only=True)
     label = f"Notifications ({len(unread)})" if unread else "Notifications"
@@ -189,9 +193,57 @@ def notification_inbox(user: UserPublic) -> None:
             st.caption("Nothing new.")
         for note in unread:
             st.markdown(f"{md(note.message)}  \n:gray[{note.created_at:%Y-%m-%d %H:%M} UTC]")
-            if note.page:
-                st.page_link(navigation.page_for(f"{note.page}.py"), label="Open")
+            # Only a page this user may open (roles change; a page may be gone).
+            spec = next((spec for spec in navigation.PAGES
+                         if spec.url_path == note.page and user.has_role(*spec.roles)), None)
+            if spec is not None and st.button("Open", key=f"notification_open_{note.id}",
+                                              icon=spec.icon, type="tertiary"):
+                with resources.db_session() as session:
+                    notifications.mark_read(session=session, actor=user, notification_ids=[note.id])
+                st.switch_page(spec.page())
         if unread and st.button("Mark all as read", key="notifications_read"):
             with resources.db_session() as session:
                 notifications.mark_read(session=session, actor=user)
             st.rerun()
+
+
+def sample_project_offer(user: UserPublic) -> None:
+    """For administrators: load the sample project, showing the demo accounts' passwords once."""
+    from core import demo
+
+    accounts = state.get(state.DEMO_ACCOUNTS)
+    if accounts:
+        with st.container(border=True):
+            st.markdown("**Demo accounts.** Note these passwords now: Steward keeps only their hashes and will not "
+                        "show them again.")
+            st.dataframe(accounts, hide_index=True)
+            if st.button("I have noted the passwords", key="demo_passwords_noted"):
+                state.pop(state.DEMO_ACCOUNTS)
+                st.rerun()
+    job_id = state.get(state.DEMO_JOB_ID)
+    if job_id is not None:
+        job = follow_job(job_id, user, key="demo_job", announce_success=False)
+        if job.status == "succeeded":
+            st.success("The sample project is ready: open it below.")
+            state.pop(state.DEMO_JOB_ID)
+        return
+    with resources.db_session() as session:
+        if demo.sample_project_exists(session=session):
+            return
+    with st.expander("New to Steward? Load the sample project", icon=":material/school:", expanded=True):
+        st.write("It creates three demo accounts (a builder, a reviewer and a manager) and walks the whole journey "
+                 "with them on sample labour force survey data: a trained and explained model, its card, a "
+                 "completed review, the production version, two scored batches (one drifted, with its alert) and "
+                 "a retrained candidate waiting for review. It takes about a minute.")
+        if st.button("Load the sample project", key="demo_load", icon=":material/play_arrow:"):
+            try:
+                with resources.db_session() as session:
+                    created = demo.create_accounts(session=session, actor=user)
+                    started = demo.start_building(session=session, runner=resources.job_runner(), actor=user)
+            except DomainError as error:
+                st.error(md(error))
+            else:
+                state.put(state.DEMO_ACCOUNTS, [{"User name": a.username, "Role": a.role, "Password": a.password}
+                                                for a in created])
+                state.put(state.DEMO_JOB_ID, started)
+                st.rerun()

@@ -1007,5 +1007,27 @@ def report_portfolio(env: Env, project_name: str | None, out: Path, username: st
     _write_report(env, username, out, json_flag, make)
 
 
+# ── sample project ──────────────────────────────────────────────────────────────────────────────────
+
+
+@cli.command("demo")
+@click.option("--user", "username", default=None, help="The administrator who loads it (default: the operator).")
+@pass_env
+@command
+def demo_command(env: Env, username: str | None) -> None:
+    """Load the sample project: demo accounts (passwords printed once), data, a model through review and
+    production, scored batches with a drift alert, and a retrained candidate waiting for review."""
+    from core import demo
+
+    with env.session() as session:
+        actor = env.actor(session, username) if username else auth.OPERATOR
+    result = demo.load_sample_project(engine=env.engine, settings=env.settings, actor=actor,
+                                      progress=_progress(env))
+    accounts = [{"username": a.username, "role": a.role, "password": a.password} for a in result.accounts]
+    lines = [f"Sample project “{demo.PROJECT_NAME}” is ready. Demo accounts (passwords shown only now):"]
+    lines += [f"  {a['username']:<14} {a['role']:<9} {a['password']}" for a in accounts]
+    env.emit({"project_id": result.project_id, "accounts": accounts, "steps": result.steps}, "\n".join(lines))
+
+
 def main() -> None:
     cli(prog_name="steward")

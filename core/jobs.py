@@ -41,6 +41,7 @@ HEARTBEAT_SECONDS = 5.0
 JOB_KINDS: dict[str, str] = {
     "artifacts.verify": "core.maintenance:verify_artifacts_job",
     "data.ingest": "core.datasets:ingest_job",
+    "demo.load": "core.demo:demo_job",
     "monitoring.html": "core.monitoring:html_job",
     "monitoring.report": "core.monitoring:report_job",
     "pipeline.run": "core.pipelines:pipeline_job",

@@ -11,6 +11,9 @@ user = auth.require_user()
 st.title("Projects")
 st.write("A project holds one piece of work: its data, models, reviews and monitoring. Open one to work in it.")
 
+if user.has_role(Role.admin):
+    widgets.sample_project_offer(user)
+
 show_archived = st.toggle("Show archived projects", key="home_show_archived")
 with resources.db_session() as session:
     found = projects.list_projects(session=session, include_archived=show_archived)

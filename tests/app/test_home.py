@@ -3,6 +3,7 @@
 from sqlmodel import select
 
 from core import auth
+from core.config import get_settings
 from core.models import Project
 from tests.app.conftest import button, logged_in, page_title, plain, texts
 from tests.factories import make_admin, make_project, make_user
@@ -185,3 +186,32 @@ def test_names_with_markup_are_stored_as_typed_and_shown_literally(app_test, db)
     assert card.startswith(r"**\<b\>x\</b\> \[link\]\(http\:")
     escaped = r"\<b\>x\</b\> \[link\]\(http\://evil\) '; drop table user;\-\-"
     assert f"Project: {escaped}" in texts(at.sidebar.caption)
+
+
+def test_an_admin_loads_the_sample_project_and_sees_the_passwords_once(app_test, db, thread_runner):
+    from tests.app.conftest import wait_until_finished
+
+    with db() as session:
+        admin = make_admin(session)
+        bea = make_user(session, "bea")
+    assert not [e for e in logged_in(app_test(), bea).run().expander if "sample project" in e.label]
+    at = logged_in(app_test(), admin).run()
+    assert [e.label for e in at.expander if "sample project" in e.label] == [
+        "New to Steward? Load the sample project"]
+
+    at = button(at, "Load the sample project").click().run()
+    assert not at.exception
+    shown = at.dataframe[0].value
+    assert shown["User name"].tolist() == ["demo_builder", "demo_reviewer", "demo_manager"]
+    with db() as session:
+        builder = auth.authenticate(session=session, settings=get_settings(),
+                                    username="demo_builder", password=shown["Password"][0])
+        assert builder.roles == ["builder"]
+
+    wait_until_finished(db, at.session_state["demo_job_id"], timeout=600)  # the whole journey: a minute or two
+    at = at.run()
+    assert "The sample project is ready: open it below." in texts(at.success)
+    assert "**Labour force survey \\(sample\\)**  \nOwner: demo\\_builder" in project_cards(at)
+    at = button(at, "I have noted the passwords").click().run()
+    assert not [frame for frame in at.dataframe if "Password" in frame.value.columns]
+    assert not [e for e in at.expander if "sample project" in e.label], "offered only while it does not exist"
