@@ -72,16 +72,20 @@ def _check_summary(report: dict) -> None:
         st.markdown(f"- :material/warning: {widgets.md(message)}")
 
 
-def _preview_check(target: serving.ScoringTarget, user: UserPublic, upload) -> dict | None:
+def _preview_check(target: serving.ScoringTarget, user: UserPublic, upload, options: ReadOptions) -> dict | None:
     try:
         with resources.db_session() as session:
             report = serving.check_file(session=session, settings=resources.settings(), actor=user,
                                         project_id=target.project.id, model_name=target.version.model_name,
                                         version_number=target.version.number, filename=upload.name,
-                                        data=upload.getvalue(), options=ReadOptions(), loader=resources.run_model)
+                                        data=upload.getvalue(), options=options, loader=resources.run_model)
     except DomainError as error:
         st.error(widgets.md(error))
         return None
+    finally:  # a workbook's data may be on another sheet than the first: offer them all, whatever the check said
+        sheets = serving.workbook_sheets(settings=resources.settings(), filename=upload.name, data=upload.getvalue())
+        if len(sheets) > 1:
+            st.selectbox("Sheet", sheets, key="predict_sheet")
     rows = (f"all {report['rows']:,} rows" if report["complete"]
             else f"the first {report['rows']:,} rows (the rest are checked when scored)")
     st.success(f"{widgets.md(report['filename'])} fits {widgets.md(target.label)}: checked {rows}.")
@@ -163,7 +167,15 @@ def score_file(target: serving.ScoringTarget, user: UserPublic) -> None:
                               max_upload_size=resources.settings().max_upload_mb)
     if upload is None:
         return
-    if _preview_check(target, user, upload) is None:
+    with st.expander("Reading options"):
+        encoding = st.selectbox("Text encoding", ["auto", "utf-8", "cp1252", "latin-1", "utf-16"],
+                                key="predict_encoding")
+        delimiter = st.selectbox("Separator", ["auto", ",", ";", "\t", "|"], key="predict_delimiter",
+                                 format_func=lambda d: {"\t": "tab"}.get(d, d))
+    # The sheet picker appears below once a workbook with several sheets is read; its choice is read back here.
+    options = ReadOptions(encoding=encoding, delimiter=delimiter, sheet=st.session_state.get("predict_sheet"))
+    report = _preview_check(target, user, upload, options)
+    if report is None:
         return
     if st.button("Score all rows", type="primary", key="predict_score", icon=":material/play_arrow:"):
         try:
@@ -172,7 +184,7 @@ def score_file(target: serving.ScoringTarget, user: UserPublic) -> None:
                                           runner=resources.job_runner(), actor=user, project_id=target.project.id,
                                           model_name=target.version.model_name,
                                           version_number=target.version.number, filename=upload.name,
-                                          data=upload.getvalue())
+                                          data=upload.getvalue(), options=options)
         except DomainError as error:
             st.error(widgets.md(error))
         else:

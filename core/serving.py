@@ -673,6 +673,16 @@ class TooManyRecords(InvalidInput):
     """More records in one request than the setting allows."""
 
 
+def workbook_sheets(*, settings: Settings, filename: str, data: bytes) -> list[str]:
+    """The sheets of an Excel upload (empty for other files, or when it cannot be read)."""
+    if Path(filename).suffix.lower() != ".xlsx":
+        return []
+    try:
+        return list(_read(settings, filename, data, None, ReadOptions(), nrows=1).sheets)
+    except DomainError:
+        return []
+
+
 def records_frame(records: Any, *, max_records: int) -> pd.DataFrame:
     """JSON records (a list of objects with single values) as a table; refuses anything else in plain words."""
     if isinstance(records, dict) and "records" in records:

@@ -148,3 +148,19 @@ def test_earlier_batches_are_listed(app_test, db, sqlite_settings, team, product
     assert table[["Model", "Channel", "Source", "Rows"]].values.tolist() == [["employment v1", "file", "old.csv", 12]]
     assert [b.label for b in history.get("download_button")] == ["Download CSV", "Download Parquet"]
     assert page_links(at) == []
+
+
+def test_a_workbooks_data_on_another_sheet_can_be_chosen(app_test, team, production):
+    bea, _rita, project = team
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer) as workbook:
+        pd.DataFrame({"About": ["Survey batch of May"]}).to_excel(workbook, sheet_name="Cover", index=False)
+        pd.read_csv(io.BytesIO(batch_head(15))).to_excel(workbook, sheet_name="Data", index=False)
+    at = open_page(app_test(), bea, "predict.py", project)
+    uploader(at).set_value(("batch.xlsx", buffer.getvalue(),
+                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+    at.run()
+    assert plain(at.error)[0].startswith("The file lacks 8 columns the model needs")
+    at.selectbox(key="predict_sheet").select("Data").run()
+    assert not at.exception
+    assert plain(at.success) == ["batch.xlsx fits employment v1: checked all 15 rows."]
