@@ -27,6 +27,7 @@ from core.training.evaluation import GREATER_IS_BETTER
 
 HEALTH = {"alert": ("red", "open alerts"), "warning": ("amber", "needs a look"), "ok": ("green", "in order"),
           "no data": ("grey", "no batches scored yet")}
+MAX_ALERTS_ON_CHART = 4
 ALERT_STATUS = {"open": "open: nobody has acted yet", "acknowledged": "acknowledged: being looked at",
                 "resolved": "resolved"}
 
@@ -251,7 +252,7 @@ def _batches(facts: MonitoringFacts) -> list[Flowable]:
         body.append([str(point["batch_id"]), t.stamp(_moment(point["at"])), f"v{point['version']}",
                      t.fmt(point["rows"]), drift, shifted, _performance_text(point)])
     flow.append(t.table(["Batch", "Scored (UTC)", "Version", "Rows", "Input columns drifted", "Predictions shifted",
-                         "Quality (when labels arrived)"], body, (0.55, 1.25, 0.7, 0.55, 1.55, 0.85, 1.7)))
+                         "Quality (when labels arrived)"], body, (0.5, 1.25, 0.65, 0.5, 1.5, 0.95, 1.65)))
     return flow
 
 
@@ -262,7 +263,8 @@ def _drift_by_column(facts: MonitoringFacts) -> list[Flowable]:
         return [*flow, t.para("No judged batch in this period, so no drift scores.", s.body)]
     by_column: dict[str, list[dict[str, Any]]] = {}
     for cell in facts.cells:
-        by_column.setdefault(cell["column"], []).append(cell)
+        if cell["verdict"] in ("drift", "no drift"):  # batches too small to judge are not counted
+            by_column.setdefault(cell["column"], []).append(cell)
     body = []
     for column, cells in sorted(by_column.items(), key=lambda item: -sum(c["verdict"] == "drift" for c in item[1])):
         drifted = sum(c["verdict"] == "drift" for c in cells)
@@ -273,6 +275,8 @@ def _drift_by_column(facts: MonitoringFacts) -> list[Flowable]:
                      _score((min(scores) if lower else max(scores)) if scores else None, lower),
                      f"{method}: drift when {'below' if lower else 'at or above'} {t.fmt(cells[-1].get('threshold'))}"])
     flow += _drift_chart(facts)
+    if not by_column:
+        return [*flow, t.para("No batch in this period was large enough to judge.", s.body)]
     flow.append(t.para("How often each input column drifted in the judged batches of the period, its score in the "
                        "newest batch and its most extreme score. Tests on small batches give a p-value (drift when "
                        "small), on larger ones a distance (drift when large).", s.small))
@@ -294,13 +298,25 @@ def _drift_chart(facts: MonitoringFacts) -> list[Flowable]:
     if not any(p["status"] == "finished" for p in facts.points):
         return []
     threshold = facts.reports[-1].drift_share_threshold if facts.reports else facts.settings.monitor_drift_share
-    return [t.chart_image(charts.drift_share_timeline_chart(facts.points, facts.events, threshold=threshold))]
+    events, note = _chart_events(facts)
+    return [t.chart_image(charts.drift_share_timeline_chart(facts.points, events, threshold=threshold)), *note]
+
+
+def _chart_events(facts: MonitoringFacts) -> tuple[list[dict[str, Any]], list[Flowable]]:
+    """The events the charts mark; many alerts would write their labels over each other, so then only the rest."""
+    alerts_marked = [e for e in facts.events if e["kind"] == "alert"]
+    if len(alerts_marked) <= MAX_ALERTS_ON_CHART:
+        return facts.events, []
+    note = t.para(f"The {len(alerts_marked)} alerts of the period are listed in section 4; the charts mark "
+                  "promotions and retraining only, so that their labels stay legible.", t.styles().small)
+    return [e for e in facts.events if e["kind"] != "alert"], [note]
 
 
 def _performance_charts(facts: MonitoringFacts) -> list[Flowable]:
-    flow = [t.chart_image(charts.performance_timeline_chart(facts.points, facts.events, training=facts.training))]
+    events, _note = _chart_events(facts)  # the note is under the drift chart already
+    flow = [t.chart_image(charts.performance_timeline_chart(facts.points, events, training=facts.training))]
     if any(p.get("automation_rate") is not None for p in facts.points):
-        flow.append(t.chart_image(charts.automation_timeline_chart(facts.points, facts.events)))
+        flow.append(t.chart_image(charts.automation_timeline_chart(facts.points, events)))
     return flow
 
 

@@ -182,8 +182,9 @@ def details(lines: list[ModelLine], project_list: list[ProjectPublic], today: da
     flow: list[Flowable] = []
     for number, project in enumerate(project_list, start=1):
         mine = [line for line in lines if line.project == project.name]
-        flow += t.section(f"{number}. {project.name}",
-                          t.para(f"Owner: {project.owner_name}. {project.description or ''}".strip(), s.small))
+        about = f"{project.description} · owner: {project.owner_name}" if project.description else \
+            f"Owner: {project.owner_name}"
+        flow += t.section(f"{number}. {project.name}", t.para(about, s.small))
         if not mine:
             flow.append(t.para("No model registered yet.", s.body))
             continue

@@ -20,7 +20,7 @@ from core.training import runs
 
 EVIDENCE_WORDS = {"pass": "Pass", "warn": "Warning", "fail": "Fail", "not_applicable": "Not applicable",
                   "info": "Information"}
-LIGHT_MEANING = {"green": "in order", "amber": "open points", "red": "problems"}
+OPEN_SHOWN = 5  # open items listed on the summary page
 
 
 class ReviewFacts:
@@ -106,9 +106,13 @@ def light_table(facts: ReviewFacts) -> Flowable:
     for index, row in enumerate(rows):
         fills[(1, index)] = t.LIGHT_FILLS[row["light"]]
         open_words = f"{row['open']} of {row['items']} items open" if row["open"] else f"all {row['items']} in order"
-        reviewer = (f"{row['agree']} agree, {row['disagree']} disagree, {row['needs_work']} needs work"
-                    + (f", {row['no_verdict']} without verdict" if row["no_verdict"] else "")) if facts.verdicts \
-            else "no verdicts yet"
+        if not facts.verdicts:
+            reviewer = "no verdicts yet"
+        elif row["agree"] == row["items"]:
+            reviewer = f"agrees on all {row['items']}"
+        else:
+            reviewer = (f"{row['agree']} agree, {row['disagree']} disagree, {row['needs_work']} needs work"
+                        + (f", {row['no_verdict']} without verdict" if row["no_verdict"] else ""))
         body.append([f"{row['code']} · {row['name']}", t.light_cell(row["light"], open_words),
                      f"{row['pass']} pass, {row['warn']} warn, {row['fail']} fail", reviewer])
     return t.table(["Dimension", "Status", "Evidence", "Reviewer"], body, (1.55, 1.25, 1.05, 1.45), fills=fills,
@@ -147,11 +151,13 @@ def summary(facts: ReviewFacts, meta: t.Meta) -> list[Flowable]:
     evidence = (f"Of {len(facts.items)} checklist items, the evidence {which}"
                 f" shows {statuses['pass']} passing, {statuses['warn']} with a warning and {statuses['fail']} "
                 f"failing ({statuses['info'] + statuses['not_applicable']} for information or not applicable).")
-    if facts.verdicts:
+    if facts.verdicts and verdicts["agree"] == len(facts.items):
+        evidence += f" The reviewer agreed with the builder on all {len(facts.items)} items."
+    elif facts.verdicts:
         evidence += (f" The reviewer agreed on {verdicts['agree']}, disagreed on {verdicts['disagree']} and asked for "
                      f"more work on {verdicts['needs_work']}.")
     sentences.append(evidence)
-    sentences.append(f"{version.label} is now {registry.status_label(version)}.")
+    sentences.append(f"Status of {version.label} in the registry: {registry.status_label(version)}.")
     if facts.board.reassess_by:
         sentences.append(f"The assessment is to be repeated by {t.when(facts.board.reassess_by, time=False)}.")
     if facts.overrides:
@@ -164,14 +170,16 @@ def summary(facts: ReviewFacts, meta: t.Meta) -> list[Flowable]:
     flow += [t.heading("Status by dimension", 2), light_table(facts),
              Paragraph("Green: in order. Amber: open points (a warning, an unanswered item or “needs work”). "
                        "Red: problems (a failing check or a reviewer who disagrees).", s.small)]
-    open_items = facts.board.open_items
+    # Problems (a failing check, a reviewer who disagrees) before open points.
+    open_items = sorted(facts.board.open_items,
+                        key=lambda item: 0 if "fail" in item["Why open"] or "disagree" in item["Why open"] else 1)
     if open_items:
         flow.append(t.heading("Points for attention", 2))
         flow += t.bullets([f"{item['Item']} ({item['Why open']}): "
                            f"{t.shorten((facts.items.get(item['Item'], {}).get('evidence') or {}).get('summary'), 160)}"
-                           for item in open_items[:6]])
-        if len(open_items) > 6:
-            flow.append(t.para(f"… and {len(open_items) - 6} more, listed with the items.", s.small))
+                           for item in open_items[:OPEN_SHOWN]])
+        if len(open_items) > OPEN_SHOWN:
+            flow.append(t.para(f"… and {len(open_items) - OPEN_SHOWN} more, listed with the items.", s.small))
     flow.append(t.heading("What this report describes", 2))
     flow += t.identification(meta, extra=[
         ("Model version", f"{version.label} (run {version.run_id})"),

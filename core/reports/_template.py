@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT
 from reportlab.lib.pagesizes import A4
@@ -30,6 +31,7 @@ from reportlab.platypus import (
     CondPageBreak,
     Flowable,
     Image,
+    KeepInFrame,
     KeepTogether,
     PageBreak,
     Paragraph,
@@ -54,6 +56,7 @@ MARGIN_X = 1.8 * cm
 MARGIN_TOP = 2.3 * cm
 MARGIN_BOTTOM = 2.4 * cm
 FRAME_WIDTH = PAGE_WIDTH - 2 * MARGIN_X
+CHART_SCALE = 1.5  # pixels per chart pixel: about 150 dpi at the width charts are printed
 MAX_CELL = 1200  # characters of one table cell; a longer text could not fit on a page inside a table row
 
 INK = colors.HexColor("#1d2733")
@@ -83,6 +86,8 @@ def register_fonts() -> None:
                           "made. Ask an administrator to install the Debian package fonts-dejavu-core.")
     for name, file in FONT_FILES.items():
         pdfmetrics.registerFont(TTFont(name, str(folder / file)))
+    # Binary image streams: ASCII85 (reportlab's default) is pure Python here and took most of a chart's cost.
+    rl_config.useA85 = 0
     pdfmetrics.registerFontFamily("Steward", normal="Steward", bold="Steward-Bold", italic="Steward-Italic",
                                   boldItalic="Steward-BoldItalic")
 
@@ -196,8 +201,8 @@ def plural(count: int, one: str, many: str | None = None) -> str:
 # ── tables ──────────────────────────────────────────────────────────────────────────────────────────
 
 
-def cell(value: Any, style: ParagraphStyle | None = None) -> Flowable:
-    if isinstance(value, Flowable):
+def cell(value: Any, style: ParagraphStyle | None = None) -> Flowable | list[Flowable]:
+    if isinstance(value, Flowable) or (isinstance(value, list) and all(isinstance(v, Flowable) for v in value)):
         return value
     return Paragraph(esc(shorten(value, MAX_CELL)), style or styles().cell)
 
@@ -285,7 +290,7 @@ def chart_image(chart: Any, width: float = FRAME_WIDTH * 0.92, max_height: float
     """An Altair chart (the same spec the pages show) rendered to PNG with vl-convert, scaled to ``width``."""
     import vl_convert
 
-    png = vl_convert.vegalite_to_png(chart.to_dict(validate=False), scale=2)
+    png = vl_convert.vegalite_to_png(chart.to_dict(validate=False), scale=CHART_SCALE)
     reader = ImageReader(io.BytesIO(png))
     pixels_wide, pixels_high = reader.getSize()
     height = width * pixels_high / pixels_wide
@@ -419,7 +424,9 @@ def render(meta: Meta, summary: list[Flowable], details: list[Flowable]) -> tupl
         # Start every page in the embedded font: the default Helvetica would be referenced without being embedded.
         initialFontName="Steward", initialFontSize=9.5,
     )
-    story = [*summary, PageBreak(), *details] if details else list(summary)
+    # The summary is one page whatever it holds: if it would run over, it is shrunk to fit.
+    page = KeepInFrame(FRAME_WIDTH, PAGE_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM - 12, summary, mode="shrink")
+    story = [page, PageBreak(), *details] if details else [page]
     pages: list[int] = []
     document.build(story, canvasmaker=partial(_NumberedCanvas, meta=meta),
                    onLaterPages=lambda c, d: pages.append(d.page), onFirstPage=lambda c, d: pages.append(d.page))

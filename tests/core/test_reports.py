@@ -425,7 +425,8 @@ def test_the_portfolio_of_every_project_includes_projects_without_models(store):
     report = reports.render_portfolio_report(session=session, settings=settings, actor=user(session, "mo"))
     text = flat(text_of(report))
     assert "Models in 2 projects you can see" in text
-    assert "1. Business register Owner: bea." in text and "No model registered yet." in text  # projects by name
+    assert "1. Business register Employment status · owner: bea" in text  # projects by name
+    assert "No model registered yet." in text
     assert "2. Labour force" in text
 
 
