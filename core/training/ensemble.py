@@ -9,8 +9,9 @@ computed on, so the average of the members' explanations explains the ensemble e
 - ``"probability"``: class probabilities of random forests and extra trees (soft voting).
 
 Members of different scales are never mixed. Whether an ensemble is used is decided on the search's out-of-fold
-predictions: :func:`select_ensembles` adds members greedily while the cross-validated score improves, and the run
-chooses an ensemble only when its score beats the best single candidate's.
+predictions: :func:`select_ensembles` adds members greedily while the cross-validated score improves, and
+:func:`choose` takes an ensemble when its score beats the best single candidate's (for metrics that count rows,
+also when it contains that candidate, the folds cannot tell the two apart and its log loss is lower).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from sklearn.pipeline import Pipeline
 
 MAX_MEMBERS = 3
 SCALES = ("value", "log-odds", "probability")
+# Metrics that count rows: near-equal models are a row or two apart on them, so averages are built on the log loss
+# and a tie is broken by it (see ``choose``).
+ROW_COUNTED = ("accuracy", "balanced_accuracy", "f1", "f1_macro")
 
 
 # ── combining outputs ───────────────────────────────────────────────────────────────────────────────
@@ -151,33 +155,67 @@ def select_ensembles(evaluated: Sequence[FoldOutputs], *, score_fold, greater_is
                      max_members: int = MAX_MEMBERS) -> list[dict[str, Any]]:
     """For each scale, the greedy ensemble of at least two candidates whose CV score beats its best member.
 
-    Starting from the best candidate of a scale, the candidate whose addition improves the cross-validated score
-    most is added, while it improves it and up to ``max_members``. ``score_fold(fold, scale, averaged_outputs)``
-    scores one fold's averaged outputs. Ties are broken by the candidates' order, so the result is deterministic.
-    Returns ``[{"members": [...], "scale": ..., "scores": [...]}]``, best scale first.
+    ``score_fold(fold, scale, outputs)`` scores one fold's (averaged) outputs on the metric the ensemble is built
+    for. Starting from the candidate of a scale that scores best, the candidate whose addition improves the
+    cross-validated score most is added, while it improves it and up to ``max_members``. Ties go to the earlier
+    candidate, so the result is deterministic. Returns ``[{"members": [...], "scale": ..., "scores": [...]}]``,
+    best first.
     """
     sign = 1.0 if greater_is_better else -1.0
+
+    def scores_of(members: list[FoldOutputs], scale: str) -> list[float]:
+        return [score_fold(fold, scale, combine([m.outputs[fold] for m in members]))
+                for fold in range(len(members[0].outputs))]
+
     found = []
     for scale in SCALES:
-        pool = sorted((e for e in evaluated if e.scale == scale), key=lambda e: -sign * e.mean)
-        if len(pool) < 2:
+        own = [(e, scores_of([e], scale)) for e in evaluated if e.scale == scale]
+        if len(own) < 2:
             continue
-        chosen, best_scores = [pool[0]], list(pool[0].scores)
+        ranked = sorted(own, key=lambda item: -sign * float(np.mean(item[1])))  # stable: ties keep their order
+        pool = [e for e, _scores in ranked]
+        chosen, best_scores = [pool[0]], ranked[0][1]
         while len(chosen) < max_members:
-            trials = []
-            for extra in pool:
-                if extra in chosen:
-                    continue
-                members = [*chosen, extra]
-                scores = [score_fold(fold, scale, combine([m.outputs[fold] for m in members]))
-                          for fold in range(len(extra.scores))]
-                trials.append((sign * float(np.mean(scores)), extra, scores))
+            trials = [(sign * float(np.mean(scores)), extra, scores) for extra in pool if extra not in chosen
+                      for scores in [scores_of([*chosen, extra], scale)]]
             if not trials:
                 break
-            value, extra, scores = max(trials, key=lambda trial: trial[0])  # first of equals: the better candidate
+            value, extra, scores = max(trials, key=lambda trial: trial[0])  # the first of equals
             if value <= sign * float(np.mean(best_scores)):
                 break
             chosen, best_scores = [*chosen, extra], scores
         if len(chosen) > 1:
             found.append({"members": [m.name for m in chosen], "scale": scale, "scores": best_scores})
     return sorted(found, key=lambda item: -sign * float(np.mean(item["scores"])))
+
+
+def choose(rows: Sequence[dict[str, Any]], *, metric: str, greater_is_better: bool,
+           rows_searched: int) -> dict[str, Any]:
+    """The leaderboard row to fit: the best single candidate, unless an average beats it.
+
+    An average (a row with ``members``) beats the best single candidate when its CV mean is better. For metrics that
+    count rows (:data:`ROW_COUNTED`), where a couple of validation rows decide between near-equal models, it also
+    beats it when it contains that candidate, has the lower out-of-fold log loss, and the candidate is not better
+    on the metric by more than the folds can tell: two standard errors of the paired fold differences, and at
+    least one row's worth (1 / rows searched). Rows carry ``mean``, per-fold ``scores`` and, when the metric counts
+    rows, ``log_loss``.
+    """
+    sign = 1.0 if greater_is_better else -1.0
+    singles = [row for row in rows if not row.get("members")]
+    best = max(singles, key=lambda row: sign * row["mean"])  # the first of equals
+    for row in sorted((r for r in rows if r.get("members")), key=lambda r: -sign * r["mean"]):
+        if sign * row["mean"] > sign * best["mean"]:
+            return row
+        if metric in ROW_COUNTED and best["candidate"] in row["members"] and _undecided(best, row, sign,
+                                                                                         rows_searched):
+            return row
+    return best
+
+
+def _undecided(best: dict[str, Any], average: dict[str, Any], sign: float, rows_searched: int) -> bool:
+    """The metric cannot tell the best single candidate from the average, and the log loss prefers the average."""
+    if best.get("log_loss") is None or average.get("log_loss") is None or average["log_loss"] >= best["log_loss"]:
+        return False
+    lead = sign * (np.asarray(best["scores"], dtype=float) - np.asarray(average["scores"], dtype=float))
+    noise = 2 * float(np.std(lead, ddof=1)) / np.sqrt(len(lead)) if len(lead) > 1 else 0.0
+    return float(np.mean(lead)) <= max(noise, 1.0 / rows_searched)

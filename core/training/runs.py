@@ -28,6 +28,7 @@ from core import audit, datasets
 from core.artifacts import ArtifactStore
 from core.auth import require_role
 from core.config import Settings
+from core.data.profile import jsonable
 from core.data.schema import ColumnType
 from core.errors import InvalidInput, NotFound
 from core.models import (
@@ -406,11 +407,11 @@ def execute_run(*, session: Session, settings: Settings, run_id: int, progress=N
             session.add(run)
             session.commit()
 
-    better = evaluation.GREATER_IS_BETTER[run.primary_metric]
     if int(run.config.get("ensemble_members", 1)) > 1 and len(evaluated) > 1:  # runs from before ensembles: none
         report(0.78, "Trying averages of the best models on their cross-validation predictions")
-        leaderboard += _ensemble_rows(run, evaluated, cv_folds, search_y, classes, pool)
-    best = max(leaderboard, key=lambda row: row["mean"] if better else -row["mean"])  # the first of equals: a single
+        leaderboard += _ensemble_rows(run, evaluated, cv_folds, search_y, classes, pool, leaderboard)
+    best = ensemble.choose(leaderboard, metric=run.primary_metric, rows_searched=len(search_y),
+                           greater_is_better=evaluation.GREATER_IS_BETTER[run.primary_metric])
     report(0.8, f"Fitting the winner ({best['description']}) on all {len(x_train):,} training rows")
     model = _build_model(best, pool, run).fit(x_train, y_train)
 
@@ -447,27 +448,42 @@ def _leaderboard_row(name: str, description: str, scores: list[float], fit_secon
                      **extra) -> dict[str, Any]:
     return {"candidate": name, "description": description, "mean": float(np.nanmean(scores)),
             "std": float(np.nanstd(scores)), "fit_seconds": float(np.mean(fit_seconds)),
-            "folds": int(np.isfinite(scores).sum()), **extra}
+            "folds": int(np.isfinite(scores).sum()), "scores": [jsonable(float(s)) for s in scores], **extra}
 
 
 def _ensemble_rows(run: TrainingRun, evaluated: list[search.Evaluated], folds, search_y: pd.Series, classes,
-                   pool: list[Candidate]) -> list[dict[str, Any]]:
-    """Leaderboard rows of the averaging ensembles worth trying, scored on the search's out-of-fold outputs."""
+                   pool: list[Candidate], leaderboard: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Leaderboard rows of the averaging ensembles worth trying, scored on the search's out-of-fold outputs.
+
+    Averages are built on the run's metric, or, when it counts rows (accuracy, F1), on the log loss, which also
+    goes into every row so that :func:`ensemble.choose` can break ties with it.
+    """
     truth = [search_y.iloc[valid].to_numpy() for _train, valid in folds]
     by_name = {c.name: c for c in pool}
     fit_seconds = {e.name: float(np.mean(e.fit_seconds)) for e in evaluated}
+    tie_break = run.primary_metric in ensemble.ROW_COUNTED
+    building = "log_loss" if tie_break else run.primary_metric
 
-    def score_fold(fold: int, scale: str, outputs: np.ndarray) -> float:
-        return search.fold_score(run.task, run.primary_metric, truth[fold], outputs, scale, classes)
+    def scorer(metric: str):
+        return lambda fold, scale, outputs: search.fold_score(run.task, metric, truth[fold], outputs, scale, classes)
 
+    if tie_break:
+        for row, found in zip(leaderboard, evaluated, strict=True):
+            if found.scale is not None:
+                row["log_loss"] = float(np.mean([scorer("log_loss")(fold, found.scale, out)
+                                                 for fold, out in enumerate(found.outputs)]))
+    outputs = {e.name: e for e in evaluated}
     rows = []
-    for found in ensemble.select_ensembles(evaluated, score_fold=score_fold,
-                                           greater_is_better=evaluation.GREATER_IS_BETTER[run.primary_metric],
+    for found in ensemble.select_ensembles(evaluated, score_fold=scorer(building),
+                                           greater_is_better=evaluation.GREATER_IS_BETTER[building],
                                            max_members=int(run.config["ensemble_members"])):
-        members = found["members"]
+        members, scale = found["members"], found["scale"]
+        averaged = [ensemble.combine([outputs[m].outputs[fold] for m in members]) for fold in range(len(truth))]
+        scores = [scorer(run.primary_metric)(fold, scale, out) for fold, out in enumerate(averaged)]
         description = f"Average of {len(members)} models: " + "; ".join(by_name[m].description for m in members)
-        rows.append(_leaderboard_row(ENSEMBLE_NAMES[found["scale"]], description, found["scores"],
-                                     [sum(fit_seconds[m] for m in members)], members=members, scale=found["scale"]))
+        extra = {"log_loss": float(np.mean(found["scores"]))} if tie_break else {}
+        rows.append(_leaderboard_row(ENSEMBLE_NAMES[scale], description, scores,
+                                     [sum(fit_seconds[m] for m in members)], members=members, scale=scale, **extra))
     return rows
 
 

@@ -147,3 +147,46 @@ def test_at_most_the_maximum_number_of_members_are_averaged():
     found = select_ensembles(many, score_fold=score, greater_is_better=False)
     assert len(found) == 1 and len(found[0]["members"]) == ensemble.MAX_MEMBERS
     assert len(select_ensembles(many, score_fold=score, greater_is_better=False, max_members=2)[0]["members"]) == 2
+
+
+# ── choosing between the best single candidate and an average ───────────────────────────────────────
+
+
+def _row(name, scores, log_loss=None, members=None):
+    row = {"candidate": name, "mean": float(np.mean(scores)), "scores": list(scores)}
+    if log_loss is not None:
+        row["log_loss"] = log_loss
+    if members:
+        row["members"] = members
+    return row
+
+
+def test_an_average_is_chosen_only_when_its_cv_score_is_better():
+    single = _row("a", [0.90, 0.91, 0.89])
+    close = _row("average", [0.899, 0.909, 0.889], log_loss=0.1, members=["a", "b"])
+    better = _row("average", [0.905, 0.915, 0.895], members=["a", "b"])
+
+    assert ensemble.choose([single, close], metric="roc_auc", greater_is_better=True, rows_searched=100) is single
+    assert ensemble.choose([single, better], metric="roc_auc", greater_is_better=True, rows_searched=100) is better
+    lower = _row("average", [0.88, 0.87], members=["b", "c"])  # RMSE: lower is better
+    assert ensemble.choose([_row("a", [0.9, 0.9]), lower], metric="rmse", greater_is_better=False,
+                           rows_searched=100) is lower
+
+
+def test_on_a_metric_that_counts_rows_a_tie_the_folds_cannot_decide_goes_to_the_lower_log_loss():
+    # Wine, seed 42: logistic regression against its average with boosting, one or two validation rows apart.
+    single = _row("logistic_regression", [0.932, 1.0, 1.0, 1.0, 0.967], log_loss=0.080)
+    members = ["logistic_regression", "gradient_boosting_slow", "logistic_regression_strong"]
+    fold_scores = [0.928, 0.97, 0.967, 1.0, 0.967]
+    tied = _row("average", fold_scores, log_loss=0.063, members=members)
+
+    def chosen(*rows, metric="f1_macro"):
+        return ensemble.choose(list(rows), metric=metric, greater_is_better=True, rows_searched=142)
+
+    assert chosen(single, tied) is tied
+    assert chosen(single, _row("average", fold_scores, log_loss=0.090, members=members)) is single
+    assert chosen(single, _row("average", fold_scores, log_loss=0.063, members=members[1:])) is single  # lacks it
+    clearly_worse = _row("average", [0.85, 0.90, 0.88, 0.86, 0.87], log_loss=0.05, members=members)
+    assert chosen(single, clearly_worse) is single
+    # Only for metrics that count rows: ROC AUC has no such ties.
+    assert chosen(single, tied, metric="roc_auc") is single
