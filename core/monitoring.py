@@ -131,9 +131,73 @@ def _texts(series: pd.Series) -> pd.Series:
     return series.dropna().astype(str)
 
 
-def _counts(values: pd.Series | np.ndarray) -> dict[Any, int]:
-    counted = pd.Series(values).value_counts(sort=True)
-    return {key: int(count) for key, count in counted.items()}
+def _category_key(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, float | np.floating):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    return str(value)
+
+
+def _category_counts(series: pd.Series) -> dict[str, int]:
+    """Rows per category (as text, "true"/"false" for yes/no), most frequent first, missing values left out.
+
+    Counted on the column as it is (a hash count, or the codes of a dictionary-encoded column) and only then turned
+    into text, so a million rows cost one pass.
+    """
+    counted = series.value_counts(dropna=True, sort=True)
+    counts: dict[str, int] = {}
+    for value, count in zip(counted.index, counted.to_numpy(), strict=True):
+        if count > 0:
+            key = _category_key(value)
+            counts[key] = counts.get(key, 0) + int(count)
+    return counts
+
+
+def read_rows(path, feature_types: Mapping[str, str]) -> pd.DataFrame:
+    """A stored batch (inputs and predictions) from Parquet; category columns stay dictionary-encoded, which makes
+    counting a million rows cheap and keeps them small in memory."""
+    import pyarrow.parquet as pq
+
+    names = set(pq.read_schema(path).names)
+    encoded = [name for name, kind in feature_types.items() if name in names and drift_kind(kind) == "cat"
+               and str(kind) != "boolean"]
+    encoded += [name for name in ("__predicted__", "__coding__") if name in names]
+    return pq.read_table(path, read_dictionary=encoded).to_pandas()
+
+
+@dataclass
+class _Reduced:
+    """A batch column reduced once to what drift and quality need."""
+
+    rows: int
+    present: int
+    numbers: np.ndarray | None = None  # finite numbers (a copy: sorted in place when a method needs their order)
+    counts: dict[str, int] | None = None  # rows per category
+    texts: pd.Series | None = None
+    _sorted: bool = False
+
+    def sorted_numbers(self) -> np.ndarray:
+        if not self._sorted:
+            self.numbers.sort()
+            self._sorted = True
+        return self.numbers
+
+    def number_counts(self) -> dict[float, int]:
+        counted = pd.Series(self.numbers, copy=False).value_counts(sort=False)  # hashing: no sort needed
+        return {float(v): int(c) for v, c in zip(counted.index, counted.to_numpy(), strict=True)}
+
+
+def _reduce(series: pd.Series, kind: str) -> _Reduced:
+    rows = int(len(series))
+    if kind == "num":
+        numbers = _numbers(series)
+        return _Reduced(rows=rows, present=int(numbers.size), numbers=numbers)
+    if kind == "cat":
+        counts = _category_counts(series)
+        return _Reduced(rows=rows, present=sum(counts.values()), counts=counts)
+    texts = _texts(series)
+    return _Reduced(rows=rows, present=int(texts.size), texts=texts)
 
 
 # ── the reference profile (pure) ────────────────────────────────────────────────────────────────────
@@ -175,8 +239,8 @@ def _profile_column(series: pd.Series, kind: str, *, seed: int = 0) -> dict[str,
             entry["counts"] = [[float(v), int(c)] for v, c in zip(unique, counts, strict=True)]
         return entry
     if kind == "cat":
-        values = _categories(series)
-        return {"kind": kind, "rows": rows, "n": int(values.size), "counts": _counts(values)}
+        counts = _category_counts(series)
+        return {"kind": kind, "rows": rows, "n": sum(counts.values()), "counts": counts}
     values = _texts(series)
     sample = values.sample(n=min(TEXT_SAMPLE, len(values)), random_state=seed) if len(values) else values
     return {"kind": kind, "rows": rows, "n": int(values.size), "sample": sample.tolist()}
@@ -238,13 +302,17 @@ def _result(method: str | None, score: float | None, threshold: float | None, dr
 
 
 def _jensen_shannon(reference: Mapping[Any, int], current: Mapping[Any, int]) -> float:
-    from scipy.spatial import distance
-
+    """scipy's ``jensenshannon`` with the natural logarithm, as evidently calls it (numpy only: scipy.spatial takes
+    seconds to import)."""
     keys = list(set(reference) | set(current))
-    ref_total, cur_total = sum(reference.values()), sum(current.values())
-    p = np.array([reference.get(key, 0) / ref_total for key in keys])
-    q = np.array([current.get(key, 0) / cur_total for key in keys])
-    return float(distance.jensenshannon(p, q))  # natural logarithm, as evidently
+    p = np.array([reference.get(key, 0) for key in keys], dtype="float64")
+    q = np.array([current.get(key, 0) for key in keys], dtype="float64")
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = np.where(p > 0, p * np.log(p / m), 0.0).sum()
+        right = np.where(q > 0, q * np.log(q / m), 0.0).sum()
+    return float(np.sqrt(max((left + right) / 2, 0.0)))
 
 
 def _chi_square(reference: Mapping[Any, int], current: Mapping[Any, int]) -> float:
@@ -260,8 +328,6 @@ def _chi_square(reference: Mapping[Any, int], current: Mapping[Any, int]) -> flo
 
 
 def _z_test(reference: Mapping[Any, int], current: Mapping[Any, int]) -> float:
-    from scipy.stats import norm
-
     keys = sorted(set(reference) | set(current), key=lambda k: (str(type(k)), k))
     if len(keys) == 1:
         return 1.0
@@ -272,15 +338,22 @@ def _z_test(reference: Mapping[Any, int], current: Mapping[Any, int]) -> float:
     pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
-    return float(2 * (1 - norm.cdf(abs(z))))
+    return float(math.erfc(abs(z) / math.sqrt(2))) if math.isfinite(z) else float("nan")  # 2 (1 - Φ(|z|))
+
+
+def _exact_wasserstein(u_sorted: np.ndarray, v_sorted: np.ndarray) -> float:
+    """∫|F_u − F_v| over the union of both samples' values (scipy's ``wasserstein_distance``, in numpy)."""
+    everything = np.sort(np.concatenate([u_sorted, v_sorted]))
+    deltas = np.diff(everything)
+    u_cdf = np.searchsorted(u_sorted, everything[:-1], side="right") / u_sorted.size
+    v_cdf = np.searchsorted(v_sorted, everything[:-1], side="right") / v_sorted.size
+    return float(np.sum(np.abs(u_cdf - v_cdf) * deltas))
 
 
 def _wasserstein(entry: Mapping[str, Any], current_sorted: np.ndarray) -> float:
     if entry.get("values") is not None:
-        from scipy.stats import wasserstein_distance
-
-        exact = wasserstein_distance(np.asarray(entry["values"], dtype="float64"), current_sorted)
-        return float(exact) / max(float(entry["std"]), 0.001)
+        return _exact_wasserstein(np.asarray(entry["values"], dtype="float64"), current_sorted) / max(
+            float(entry["std"]), 0.001)
     reference = np.asarray(entry["integrals"], dtype="float64")
     cells = reference.size - 1
     current = _quantile_integrals(current_sorted, float(entry["center"]), cells)
@@ -322,10 +395,14 @@ def column_drift(entry: Mapping[str, Any], series: pd.Series, *, judge_text: boo
 
     Returns ``{"method", "method_name", "score", "threshold", "lower_is_drift", "drifted", "note"}``.
     """
+    return _drift(entry, _reduce(series, entry["kind"]), judge_text=judge_text, seed=seed)
+
+
+def _drift(entry: Mapping[str, Any], reduced: _Reduced, *, judge_text: bool, seed: int) -> dict[str, Any]:
     kind, ref_n = entry["kind"], int(entry.get("n") or 0)
     small = ref_n <= SMALL_REFERENCE
     if kind == "text":
-        current = _texts(series)
+        current = reduced.texts
         if not ref_n or current.empty:
             return _result(None, None, None, None, "No text to compare on one side.")
         method = "perc_text_content_drift" if small else "abs_text_content_drift"
@@ -338,14 +415,12 @@ def column_drift(entry: Mapping[str, Any], series: pd.Series, *, judge_text: boo
         return _result(method, auc, threshold, auc > threshold)
 
     if kind == "num":
-        values = np.sort(_numbers(series))
-        if not ref_n or not values.size:
+        if not ref_n or not reduced.present:
             side = "training data" if not ref_n else "batch"
             return _result(None, None, None, None, f"No values to compare in the {side}.")
         reference_counts = {value: count for value, count in entry.get("counts") or []}
         if entry["distinct"] <= FEW_VALUES:
-            unique, counts = np.unique(values, return_counts=True)
-            current_counts = {float(v): int(c) for v, c in zip(unique, counts, strict=True)}
+            current_counts = reduced.number_counts()
             n_values = len(set(reference_counts) | set(current_counts))
         else:
             current_counts, n_values = {}, FEW_VALUES + 1
@@ -356,15 +431,15 @@ def column_drift(entry: Mapping[str, Any], series: pd.Series, *, judge_text: boo
                 return _checked("z", _z_test(reference_counts, current_counts))
             from scipy.stats import ks_2samp
 
-            p_value = float(ks_2samp(np.asarray(entry["values"], dtype="float64"), values)[1])
+            p_value = float(ks_2samp(np.asarray(entry["values"], dtype="float64"), reduced.sorted_numbers())[1])
             return _result("ks", p_value, P_VALUE, p_value <= P_VALUE)
         if n_values <= FEW_VALUES:
             score = _jensen_shannon(reference_counts, current_counts)
             return _result("jensenshannon", score, DISTANCE, score >= DISTANCE)
-        score = _wasserstein(entry, values)
+        score = _wasserstein(entry, reduced.sorted_numbers())
         return _result("wasserstein", score, DISTANCE, score >= DISTANCE)
 
-    current_counts = _counts(_categories(series))
+    current_counts = reduced.counts
     reference_counts = entry.get("counts") or {}
     if not ref_n or not current_counts:
         side = "training data" if not ref_n else "batch"
@@ -393,27 +468,22 @@ def _missing_share(entry: Mapping[str, Any]) -> float | None:
 
 def column_quality(entry: Mapping[str, Any], series: pd.Series) -> dict[str, Any]:
     """Missing share against the training data, categories never seen in training, numbers outside its range."""
-    rows = int(len(series))
-    kind = entry["kind"]
-    if kind == "num":
-        values = _numbers(series)
-        present = int(values.size)
-        found: dict[str, Any] = {}
-        if present and entry.get("n"):
-            below, above = int((values < entry["min"]).sum()), int((values > entry["max"]).sum())
-            found = {"below_range": below, "above_range": above,
-                     "outside_share": (below + above) / present}
-    elif kind == "cat":
-        values = _categories(series)
-        present = int(values.size)
-        known = set((entry.get("counts") or {}).keys())
-        unseen = values[~values.isin(known)] if known else values.iloc[:0]
-        examples = unseen.value_counts().index[:EXAMPLES].tolist()
-        found = {"unseen": int(unseen.size), "unseen_share": unseen.size / present if present else 0.0,
-                 "unseen_examples": [str(e) for e in examples]}
-    else:
-        present = int(_texts(series).size)
-        found = {}
+    return _quality(entry, _reduce(series, entry["kind"]))
+
+
+def _quality(entry: Mapping[str, Any], reduced: _Reduced) -> dict[str, Any]:
+    rows, present = reduced.rows, reduced.present
+    found: dict[str, Any] = {}
+    if reduced.numbers is not None and present and entry.get("n"):
+        values = reduced.numbers
+        below, above = int(np.count_nonzero(values < entry["min"])), int(np.count_nonzero(values > entry["max"]))
+        found = {"below_range": below, "above_range": above, "outside_share": (below + above) / present}
+    elif reduced.counts is not None:
+        known = entry.get("counts") or {}
+        unseen = {key: count for key, count in reduced.counts.items() if key not in known}  # most frequent first
+        total = sum(unseen.values())
+        found = {"unseen": total, "unseen_share": total / present if present else 0.0,
+                 "unseen_examples": list(unseen)[:EXAMPLES]}
     current_missing = (rows - present) / rows if rows else None
     reference_missing = _missing_share(entry)
     return jsonable({"missing_share": current_missing, "reference_missing_share": reference_missing,
@@ -493,13 +563,13 @@ def compare(profile: Mapping[str, Any], frame: pd.DataFrame, *, min_rows: int, d
     for name, entry in profile["columns"].items():
         if name not in frame.columns:
             continue
-        series = frame[name]
-        found = column_drift(entry, series, judge_text=judged, seed=seed)
+        reduced = _reduce(frame[name], entry["kind"])
+        found = _drift(entry, reduced, judge_text=judged, seed=seed)
         verdict = VERDICT_WORDS[found["drifted"]] if judged and found["drifted"] is not None else (
             "not judged" if found["score"] is not None else "not compared")
         columns.append({"column": name, "type": entry.get("type", entry["kind"]), **found,
                         "drifted": found["drifted"] if judged else None, "verdict": verdict})
-        quality[name] = column_quality(entry, series)
+        quality[name] = _quality(entry, reduced)
     compared = [c for c in columns if c["drifted"] is not None]
     drifted = sum(c["drifted"] for c in compared)
     share = drifted / len(compared) if judged and compared else None
@@ -508,13 +578,14 @@ def compare(profile: Mapping[str, Any], frame: pd.DataFrame, *, min_rows: int, d
     for stored, entry in (profile.get("predictions") or {}).items():
         if stored not in frame.columns:
             continue
-        found = column_drift(entry, frame[stored], judge_text=judged, seed=seed)
+        reduced = _reduce(frame[stored], entry["kind"])
+        found = _drift(entry, reduced, judge_text=judged, seed=seed)
         verdict = VERDICT_WORDS[found["drifted"]] if judged and found["drifted"] is not None else (
             "not judged" if found["score"] is not None else "not compared")
         prediction["columns"].append({"column": entry.get("label", stored), "stored": stored, **found,
                                       "drifted": found["drifted"] if judged else None, "verdict": verdict})
         if entry["kind"] == "cat":
-            current = _counts(_categories(frame[stored]))
+            current = reduced.counts or {}
             reference = entry.get("counts") or {}
             prediction["shares"] = {
                 "reference": {k: v / max(sum(reference.values()), 1) for k, v in reference.items()},
@@ -816,7 +887,6 @@ def _set_status(session: Session, report: MonitoringReport, status: str, error: 
 def compute_report(*, session: Session, settings: Settings, report_id: int, actor: UserPublic | None = None,
                    html: bool = False, progress: Callable[[float, str], None] | None = None) -> ReportView:
     """Compute and store a report (the ``monitoring.report`` job runs this); a failure is recorded on the report."""
-    from core import serving
 
     report_progress = progress or (lambda _fraction, _message: None)
     report = session.get(MonitoringReport, report_id)
@@ -831,7 +901,9 @@ def compute_report(*, session: Session, settings: Settings, report_id: int, acto
         profile, profile_sha256 = reference_profile(session=session, settings=settings, version_id=version.id,
                                                     progress=report_progress)
         report_progress(0.4, f"Reading the {batch.rows:,} rows of batch {batch.id}")
-        rows = serving.load_rows(settings=settings, batch=serving.get_batch(session=session, batch_id=batch.id))
+        if not batch.output_sha256:
+            raise NotFound(f"Batch {batch.id} kept no copy of its rows, so it cannot be compared.")
+        rows = read_rows(ArtifactStore(settings.artifacts_path).verified_path(batch.output_sha256), run.feature_types)
         report_progress(0.55, "Comparing each column with the training data")
         result = compare(profile, rows, min_rows=settings.monitor_min_rows,
                          drift_share_threshold=settings.monitor_drift_share, run=run, seed=run.seed)

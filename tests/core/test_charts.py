@@ -1,6 +1,7 @@
 """Chart specs carry the profile's numbers, in words as well as in shapes."""
 
 import pandas as pd
+import pytest
 
 from core import charts
 from core.data import profile
@@ -77,3 +78,79 @@ def test_column_chart_picks_the_chart_for_each_profiled_type():
     assert _values(_layers(words)[0], words)[0] == {"value": "nurse", "count": 2}
     assert charts.column_chart("id", columns["id"]) is None
     assert charts.column_chart("empty", {"type": "numeric", "histogram": {"edges": [], "counts": []}}) is None
+
+
+# ── monitoring over time ────────────────────────────────────────────────────────────────────────────
+
+POINTS = [
+    {"batch_id": 1, "at": "2026-11-01T10:00:00+00:00", "rows": 1000, "status": "finished", "judged": True,
+     "drift_share": 0.0, "value": 0.86, "low": 0.83, "high": 0.89, "metric": "roc_auc",
+     "automation_rate": 0.7, "auto_accuracy": 0.97, "auto_low": 0.95, "auto_high": 0.99},
+    {"batch_id": 2, "at": "2026-11-02T10:00:00+00:00", "rows": 40, "status": "finished", "judged": False,
+     "drift_share": None, "value": None, "metric": None, "automation_rate": 0.6, "auto_accuracy": None},
+    {"batch_id": 3, "at": "2026-11-03T10:00:00+00:00", "rows": 1000, "status": "finished", "judged": True,
+     "drift_share": 0.5, "value": 0.80, "low": 0.77, "high": 0.83, "metric": "roc_auc",
+     "automation_rate": 0.5, "auto_accuracy": 0.9, "auto_low": 0.85, "auto_high": 0.94},
+]
+EVENTS = [{"at": "2026-10-31T09:00:00+00:00", "kind": "promotion", "label": "v1 live", "detail": ""},
+          {"at": "2026-11-03T10:05:00+00:00", "kind": "alert", "label": "alert: drift_share (warning)",
+           "detail": "Half the columns drifted."}]
+
+
+def _marks(spec) -> list[str]:
+    return [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in _layers(spec)]
+
+
+def test_drift_share_timeline_marks_verdicts_by_shape_and_events_in_words():
+    spec = charts.drift_share_timeline_chart(POINTS, EVENTS, threshold=0.5).to_dict()
+    layers = _layers(spec)
+    dots = next(layer for layer in layers if layer["mark"].get("type") == "point" and "shape" in layer["encoding"]
+                and layer["encoding"]["shape"]["field"] == "verdict")
+    assert [(r["batch"], r["verdict"]) for r in _values(dots, spec)] == [
+        ("Batch 1", "no drift"), ("Batch 2", "not judged (too few rows)"), ("Batch 3", "drifted")]
+    assert dots["encoding"]["shape"]["scale"]["range"] == ["triangle-up", "circle", "cross"]
+    texts = [value.get("label") for layer in layers if layer["mark"].get("type") == "text"
+             for value in _values(layer, spec)]
+    assert "counts as drifted from 50%" in texts and "v1 live" in texts and "alert: drift_share (warning)" in texts
+
+
+def test_the_heat_map_writes_each_score_and_marks_drift_with_a_symbol():
+    cells = [{"batch_id": 3, "column": "age", "score": 0.75, "threshold": 0.1, "verdict": "drift",
+              "method": "Wasserstein distance (normed)", "lower_is_drift": False},
+             {"batch_id": 2, "column": "age", "score": 0.3, "threshold": 0.1, "verdict": "not judged",
+              "method": "Wasserstein distance (normed)", "lower_is_drift": False},
+             {"batch_id": 4, "column": "sex", "score": 0.01, "threshold": 0.05, "verdict": "drift",
+              "method": "chi-square p_value", "lower_is_drift": True}]
+    spec = charts.drift_heatmap_chart(cells).to_dict()
+    rows = {(r["batch"], r["column"]): r for r in _values(_layers(spec)[0], spec)}
+    assert rows[("#3", "age")]["text"] == "0.75 ▲" and rows[("#2", "age")]["text"] == "0.30 ~"
+    assert rows[("#4", "sex")]["strength"] == 3.0  # a p-value far below its threshold is as strong as it gets
+    assert rows[("#2", "age")]["strength"] == pytest.approx(3.0) and rows[("#3", "age")]["strength"] == 3.0
+    assert _layers(spec)[0]["encoding"]["x"]["sort"] == ["#2", "#3", "#4"]
+
+
+def test_performance_timeline_draws_intervals_and_the_training_value():
+    training = {"metric": "roc_auc", "value": 0.85, "low": 0.82, "high": 0.88, "version": 1}
+    spec = charts.performance_timeline_chart(POINTS, EVENTS, training).to_dict()
+    assert "errorbar" in _marks(spec)
+    bars = next(layer for layer in _layers(spec) if _marks({"layer": [layer]}) == ["errorbar"])
+    assert [(r["batch"], r["low"], r["high"]) for r in _values(bars, spec)] == [("Batch 1", 0.83, 0.89),
+                                                                                ("Batch 3", 0.77, 0.83)]
+    labels = [v.get("label") for layer in _layers(spec) if layer["mark"].get("type") == "text"
+              for v in _values(layer, spec)]
+    assert "training test set (v1): 0.850" in labels
+    assert bars["encoding"]["y"]["title"].startswith("ROC AUC")
+
+
+def test_volume_and_automation_charts_tell_series_apart_without_colour():
+    volume = charts.volume_timeline_chart(POINTS).to_dict()
+    dots = next(layer for layer in _layers(volume) if "shape" in layer.get("encoding", {}))
+    assert dots["encoding"]["shape"]["scale"]["range"] == ["circle", "cross"]
+    automation = charts.automation_timeline_chart(POINTS, EVENTS).to_dict()
+    encodings = [layer["encoding"] for layer in _layers(automation) if "encoding" in layer]
+    assert any("strokeDash" in e for e in encodings) and any("shape" in e for e in encodings)
+    rows = _values(_layers(automation)[0], automation)
+    assert [(r["batch"], r["measure"]) for r in rows] == [
+        ("Batch 1", "Share coded automatically"), ("Batch 1", "Accuracy of the automatic codes"),
+        ("Batch 2", "Share coded automatically"), ("Batch 3", "Share coded automatically"),
+        ("Batch 3", "Accuracy of the automatic codes")]
