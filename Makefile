@@ -19,7 +19,8 @@ export STEWARD_MODEL_CARD_SCHEMA
 
 help:
 	@echo "make run    set up and start Steward on http://127.0.0.1:8501"
-	@echo "make test   set up and run lint and all tests (installs chromium and postgresql if missing)"
+	@echo "make test   set up and run lint and all tests (installs chromium, postgresql, poppler-utils and the"
+	@echo "            DejaVu fonts the PDF reports embed, if missing)"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -41,6 +42,7 @@ system-packages:
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
