@@ -11,6 +11,9 @@ from core.models import ModelVersionPublic, ProjectPublic, Role, UserPublic
 from core.training import runs
 
 NEW_MODEL = "A new model…"
+FIX_LINKS = {"review": ("checklist.py", "Self-assessment and review", "version"),
+             "model_card": ("model_card.py", "Write the model card", "run"),
+             "reproducibility": ("run.py", "Reproduce the run (Model results, Reproducibility tab)", "run")}
 VERDICT_ICONS = {"passed": ":green[:material/check_circle:]", "failed": ":red[:material/cancel:]",
                  "overridden": ":orange[:material/gpp_maybe:]"}
 STATUS_ICONS = {"production": ":material/rocket_launch:", "approved": ":material/verified:",
@@ -24,7 +27,8 @@ def _cross_score(database_url: str, model_run_id: int, test_run_id: int) -> dict
     with resources.db_session() as session:
         model_run = runs.get_run(session=session, run_id=model_run_id)
         test_run = runs.get_run(session=session, run_id=test_run_id)
-    return registry.cross_score(settings=resources.settings(), model_run=model_run, test_run=test_run)
+        return registry.cross_score(settings=resources.settings(), model_run=model_run, test_run=test_run,
+                                    session=session)
 
 
 def scorer(model_run, test_run) -> dict:
@@ -36,8 +40,7 @@ def _done(message: str, version_id: int | None = None) -> None:
     state.put(state.NOTICE, message)
     if version_id is not None:
         state.put(state.VERSION_ID, version_id)
-        for key in ("registry_model", "registry_version"):  # the pickers start again from VERSION_ID
-            state.pop(key)
+        state.put(state.REGISTRY_FOLLOW, True)
     st.rerun()
 
 
@@ -101,10 +104,17 @@ def choose_model(project: ProjectPublic) -> registry.ModelSummary | None:
         return None
     wanted = state.get(state.VERSION_ID)
     index = next((i for i, m in enumerate(found) if any(v.id == wanted for v in m.versions)), 0)
+    if state.pop(state.REGISTRY_FOLLOW, False) and any(v.id == wanted for v in found[index].versions):
+        # Move the pickers to the version just acted on. Only a value set before a widget is drawn reaches the
+        # browser: a picker whose state is merely dropped keeps showing its old choice there.
+        state.put("registry_model", found[index].id)
+        state.put("registry_version", wanted)
 
-    labels = {m.id: f"{m.name} · " + (f"v{m.production.number} in production" if m.production
-                                       else "nothing in production") for m in found}
-    chosen = st.selectbox("Model", list(labels), index=index, format_func=labels.get, key="registry_model")
+    # Labels never change with the status: a picker keyed by its key keeps the text it first showed.
+    labels = {m.id: m.name for m in found}
+    if state.get("registry_model") not in labels:  # first drawn on this visit: start from the version in view
+        state.put("registry_model", found[index].id)
+    chosen = st.selectbox("Model", list(labels), format_func=labels.get, key="registry_model")
     return next(m for m in found if m.id == chosen)
 
 
@@ -135,11 +145,12 @@ def model_overview(model: registry.ModelSummary, user: UserPublic) -> ModelVersi
     if model.production is not None and model.fallback is not None and user.has_role(Role.manager, Role.admin):
         _rollback(model, user)
     _versions_table(model)
-    labels = {v.id: f"v{v.number} · {registry.status_label(v)} · run {v.run_id}" for v in model.versions}
+    labels = {v.id: f"v{v.number} (run {v.run_id})" for v in model.versions}
     ids = list(labels)
-    current = state.get(state.VERSION_ID)
-    chosen = st.selectbox("Version", ids, index=ids.index(current) if current in ids else 0, format_func=labels.get,
-                          key="registry_version")
+    if state.get("registry_version") not in ids:  # first drawn on this visit, or another model chosen
+        current = state.get(state.VERSION_ID)
+        state.put("registry_version", current if current in ids else ids[0])
+    chosen = st.selectbox("Version", ids, format_func=labels.get, key="registry_version")
     state.put(state.VERSION_ID, chosen)
     return model.versions[ids.index(chosen)]
 
@@ -147,7 +158,8 @@ def model_overview(model: registry.ModelSummary, user: UserPublic) -> ModelVersi
 def _rollback(model: registry.ModelSummary, user: UserPublic) -> None:
     with st.popover(f"Roll back to v{model.fallback.number}", icon=":material/undo:"):
         st.write(f"v{model.production.number} leaves production and v{model.fallback.number} scores again, at once. "
-                 f"No gates are checked: v{model.fallback.number} passed them when it was promoted.")
+                 f"No gates are checked: v{model.fallback.number} went through them when it was "
+                 "promoted.")
         with st.form("registry_rollback_form", border=False):
             reason = st.text_area("Why (kept with the status change)", key="registry_rollback_reason")
             if st.form_submit_button(f"Roll back to v{model.fallback.number}", type="primary"):
@@ -181,6 +193,10 @@ def gates_panel(version: ModelVersionPublic, user: UserPublic) -> None:
                    + ".", icon=":material/check_circle:")
     for gate in report.gates:
         st.markdown(f"{VERDICT_ICONS[gate.verdict]} **{gate.title}** — {md(gate.reason)}")
+        if not gate.ok and gate.gate in FIX_LINKS:
+            file, label, param = FIX_LINKS[gate.gate]
+            _link(file, label, user, query={param: str(version.id if param == "version" else version.run_id)},
+                  icon=":material/arrow_forward:")
         if gate.conditions:
             st.warning(f"Conditions of the approval: {md(gate.conditions)}", icon=":material/assignment_late:")
         if gate.override is not None and not gate.passed:
@@ -215,7 +231,8 @@ def _promote(version: ModelVersionPublic, report: registry.GateReport, user: Use
         except DomainError as error:
             st.error(md(error))
         else:
-            _done(f"{promoted.label} is in production.{replaces}", promoted.id)
+            kept = f" {report.production.label} is kept as the fallback." if report.production else ""
+            _done(f"{promoted.label} is in production.{kept}", promoted.id)
 
 
 def _override(version: ModelVersionPublic, report: registry.GateReport, user: UserPublic) -> None:
@@ -262,10 +279,14 @@ def history(version: ModelVersionPublic) -> None:
         st.markdown("**Gate overrides**")
         st.dataframe(pd.DataFrame([{"When (UTC)": f"{o.created_at:%Y-%m-%d %H:%M}",
                                     "Gate": registry.GATES.get(o.gate, o.gate), "By": o.actor_name,
-                                    "Reason": o.reason} for o in overrides]), hide_index=True,
+                                    "Reason": o.reason,
+                                    "Counts now": "yes" if o.current else "no: the version left production since"}
+                                   for o in overrides]), hide_index=True,
                      key="registry_overrides")
 
 
+SHORT_PRINCIPLES = {"versioned": "Versioned", "pipeline": "Pipeline", "reproducible": "Reproducible",
+                    "monitoring": "Monitored", "deployment": "Deployed via registry", "governance": "Reviewed"}
 LINEAGE_LINKS = {"data": ("datasets.py", "Versions and profiles"), "run": ("run.py", "Model results"),
                  "model": ("explain.py", "Explanations"), "card": ("model_card.py", "Model card"),
                  "review": ("checklist.py", "Checklist and review"), "scoring": ("predict.py", "Predict")}
@@ -300,7 +321,7 @@ def compare(model: registry.ModelSummary) -> None:
     if len(model.versions) < 2:
         st.info(f"{md(model.name)} has one version so far; register another run under this name to compare.")
         return
-    labels = {v.id: f"v{v.number} · {registry.status_label(v)}" for v in model.versions}
+    labels = {v.id: f"v{v.number}" for v in model.versions}
     chosen = st.multiselect("Versions to compare", list(labels), default=list(labels)[:2], format_func=labels.get,
                             key="registry_compare")
     if len(chosen) < 2:
@@ -316,18 +337,27 @@ def compare(model: registry.ModelSummary) -> None:
     st.subheader("Test results on the same rows")
     st.caption("Each version's held-out test rows, with every chosen model scored on them where its input columns "
                "allow: the fair comparison.")
-    st.dataframe(pd.DataFrame(found.metrics), hide_index=True, key="registry_compare_metrics",
+    st.dataframe(pd.DataFrame(found.metrics), hide_index=True, key="registry_compare_metrics", height="content",
+                 placeholder="—",
                  column_config={label: st.column_config.NumberColumn(format="%.3f") for label in found.labels})
     for note in found.notes:
         st.caption(f":material/info: {md(note)}")
+    wide = {label: st.column_config.TextColumn(width="large") for label in found.labels}
     st.subheader("Parameters")
-    st.dataframe(pd.DataFrame(found.parameters), hide_index=True, key="registry_compare_parameters")
+    st.dataframe(pd.DataFrame(found.parameters), hide_index=True, key="registry_compare_parameters",
+                 height="content", column_config=wide)
     st.subheader("Data")
-    st.dataframe(pd.DataFrame(found.data), hide_index=True, key="registry_compare_data")
+    st.dataframe(pd.DataFrame(found.data), hide_index=True, key="registry_compare_data", height="content",
+                 column_config=wide)
     st.subheader("Model card differences")
-    if len(found.card) == 1:
-        st.caption("The cards say the same.")
-    st.dataframe(pd.DataFrame(found.card), hide_index=True, key="registry_compare_card")
+    if len(found.card) > 1:
+        st.dataframe(pd.DataFrame(found.card), hide_index=True, key="registry_compare_card", height="content",
+                     column_config=wide)
+    elif all(value == "no card yet" for key, value in found.card[0].items() if key in found.labels):
+        st.caption("None of these versions has a model card yet.")
+    else:
+        st.caption("The cards say the same: " + md(", ".join(f"{label} revision {found.card[0][label]}"
+                                                              for label in found.labels)) + ".")
 
 
 def maturity(model: registry.ModelSummary, project: ProjectPublic) -> None:
@@ -341,10 +371,13 @@ def maturity(model: registry.ModelSummary, project: ProjectPublic) -> None:
                                                 "so the model is retrained, checked and deployed automatically.")
     right.write(md(mine.summary))
     right.caption(f"{md(model.name)} {judged}.")
-    st.dataframe(pd.DataFrame([{"Principle": p.title, "Met": "yes" if p.met else "no", "Evidence": p.evidence}
-                               for p in mine.principles]), hide_index=True, key="registry_maturity",
-                 column_config={"Evidence": st.column_config.TextColumn(width="large")})
+    for principle in mine.principles:
+        icon = VERDICT_ICONS["passed" if principle.met else "failed"]
+        st.markdown(f"{icon} **{principle.title}** — {md(principle.evidence)}")
     st.subheader("All models of the project")
+    st.caption("The same principles for every registered model: a self-assessment table that fills itself.")
     st.dataframe(pd.DataFrame([{"Model": m.model_name, "Version judged": f"v{m.judged.number}" if m.judged else "—",
-                                **{p.title: "yes" if p.met else "no" for p in m.principles}, "Level": m.level}
-                               for m in everyone]), hide_index=True, key="registry_overview")
+                                **{SHORT_PRINCIPLES[p.key]: p.met for p in m.principles}, "Level": m.level}
+                               for m in everyone]), hide_index=True, key="registry_overview",
+                 column_config={SHORT_PRINCIPLES[key]: st.column_config.CheckboxColumn(help=title)
+                                for key, title in registry.PRINCIPLES.items()})

@@ -18,6 +18,7 @@ PREDICT_UPLOADS = "predict_uploads"  # files submitted so far: a new uploader ke
 DEMO_JOB_ID = "demo_job_id"  # the sample project being loaded
 DEMO_ACCOUNTS = "demo_accounts"  # demo passwords, kept only until the admin has noted them
 NOTICE = "notice"  # a success message to show once, after the rerun that re-reads what changed
+REGISTRY_FOLLOW = "registry_follow"  # after an action, the Registry page's pickers move to VERSION_ID
 REPORT_SHA256 = "report_sha256"  # the PDF just generated on the Reports page (its artifact hash)
 
 

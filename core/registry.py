@@ -292,39 +292,55 @@ SHORT_METRICS = {"roc_auc": "ROC AUC", "accuracy": "accuracy", "balanced_accurac
                  "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
 
 
-def cross_score(*, settings: Settings, model_run: TrainingRunPublic, test_run: TrainingRunPublic) -> dict[str, Any]:
-    """Score ``model_run``'s model on ``test_run``'s held-out test set, when the two fit together.
+def cross_score(*, settings: Settings, model_run: TrainingRunPublic, test_run: TrainingRunPublic,
+                session: Session | None = None) -> dict[str, Any]:
+    """Score ``model_run``'s model on ``test_run``'s held-out test rows, when the two fit together.
 
-    Returns ``{"comparable": True, "rows", "metrics"}`` or ``{"comparable": False, "why"}``. Both runs' artifacts
-    are content-addressed, so the answer never changes for the same two runs (callers may cache it).
+    The test set keeps only ``test_run``'s input columns. With a ``session``, columns ``model_run`` needs beyond
+    those are taken from the same rows of ``test_run``'s dataset version, so a model using more columns can still
+    be scored on exactly these rows. Returns ``{"comparable": True, "rows", "metrics", "note"}`` or
+    ``{"comparable": False, "why"}``. Both runs' artifacts are content-addressed, so the answer never changes for the
+    same two runs (callers may cache it).
     """
-    why = _incomparable(model_run, test_run)
+    why = _mismatch(model_run, test_run)
     if why:
         return {"comparable": False, "why": why}
-    model = runs.load_run_model(settings=settings, run=model_run)
     test = runs.load_test_set(settings=settings, run=test_run)
-    features = test[list(model_run.feature_types)]
-    predicted = model.predict(features)
-    proba = model.predict_proba(features) if model_run.classes else None
-    metrics = evaluation.compute_metrics(model_run.task, test["__target__"].to_numpy(), predicted, proba,
+    needed = list(model_run.feature_types)
+    available = dict(test_run.feature_types)
+    missing = sorted(name for name in needed if name not in available)
+    note, rows = "", test
+    if missing and session is not None:
+        data = datasets.get_version(session=session, version_id=test_run.dataset_version_id)
+        if all(name in data.types for name in missing):
+            frame = datasets.load_frame(settings=settings, version=data)
+            if test.index.isin(frame.index).all():
+                rows = frame.loc[test.index, needed].assign(__target__=test["__target__"].to_numpy())
+                available |= {name: data.types[name] for name in missing}
+                note = (f"{_names(missing)} taken from the same rows of {data.dataset_name} v{data.number}, "
+                        "which the test set does not keep")
+                missing = []
+    if missing:
+        return {"comparable": False, "why": f"the test data lacks column(s) it needs: {_names(missing)}"}
+    retyped = sorted(name for name in needed if available[name] != model_run.feature_types[name])
+    if retyped:
+        return {"comparable": False, "why": f"column(s) {_names(retyped)} have another type there"}
+    model = runs.load_run_model(settings=settings, run=model_run)
+    predicted = model.predict(rows[needed])
+    proba = model.predict_proba(rows[needed]) if model_run.classes else None
+    metrics = evaluation.compute_metrics(model_run.task, rows["__target__"].to_numpy(), predicted, proba,
                                          model_run.classes)
-    return {"comparable": True, "rows": len(test), "metrics": metrics}
+    return {"comparable": True, "rows": len(rows), "metrics": metrics, "note": note}
 
 
-def _incomparable(model_run: TrainingRunPublic, test_run: TrainingRunPublic) -> str | None:
-    """Why one run's model cannot be scored on the other's test set, or None when it can."""
+def _mismatch(model_run: TrainingRunPublic, test_run: TrainingRunPublic) -> str | None:
+    """Why one run's model can never be scored on the other's test rows (another target, task or classes)."""
     if model_run.target != test_run.target:
         return f"it predicts {model_run.target!r}, not {test_run.target!r}"
     if model_run.task != test_run.task:
         return f"it is a {model_run.task} model, not {test_run.task}"
     if model_run.classes and set(model_run.classes) != set(test_run.classes or []):
         return "its classes differ"
-    missing = sorted(name for name in model_run.feature_types if name not in test_run.feature_types)
-    if missing:
-        return f"the test data lacks column(s) it needs: {_names(missing)}"
-    retyped = sorted(name for name, kind in model_run.feature_types.items() if test_run.feature_types[name] != kind)
-    if retyped:
-        return f"column(s) {_names(retyped)} have another type there"
     return None
 
 
@@ -335,7 +351,7 @@ def _names(names: list[str], shown: int = 5) -> str:
 
 def _same_split(a: TrainingRunPublic, b: TrainingRunPublic) -> bool:
     """Whether two runs held out exactly the same test rows (same data, seed and way of splitting)."""
-    keys = ("cv", "cv_column")
+    keys = ("cv", "cv_column", "test_share")
     return (a.dataset_version_id == b.dataset_version_id and a.seed == b.seed
             and all(a.config.get(key) == b.config.get(key) for key in keys))
 
@@ -365,6 +381,7 @@ class GateOverridePublic:
     reason: str
     actor_name: str
     created_at: datetime
+    current: bool = True  # False once the version has left production since: its gates are judged afresh
 
 
 @dataclass(frozen=True)
@@ -542,6 +559,8 @@ def _production_gate(session: Session, settings: Settings, version: ModelVersion
     if scored["comparable"]:
         theirs = scored["metrics"].get(metric)
         where = f"On this version's {scored['rows']:,} held-out test rows"
+        if scored.get("note"):
+            where += f" ({scored['note']})"
         caveat = "" if _same_split(run, other) else (
             f" {label} held out other rows ({other.dataset_name} v{other.dataset_number}, seed {other.seed}): it may "
             f"have been trained on some of these test rows, which flatters {label}.")
@@ -565,25 +584,35 @@ def _production_gate(session: Session, settings: Settings, version: ModelVersion
     return GateResult("production", title, -better <= tolerance, verdict + caveat)
 
 
-def _default_scorer(settings: Settings) -> Scorer:
-    return lambda model_run, test_run: cross_score(settings=settings, model_run=model_run, test_run=test_run)
+def _default_scorer(settings: Settings, session: Session) -> Scorer:
+    return lambda model_run, test_run: cross_score(settings=settings, model_run=model_run, test_run=test_run,
+                                                   session=session)
 
 
-def _overrides(session: Session, version_id: int) -> dict[str, GateOverridePublic]:
-    """The latest override of each gate of a version."""
-    rows = session.exec(select(GateOverride).where(GateOverride.version_id == version_id)
-                        .order_by(col(GateOverride.id))).all()
-    return {row.gate: GateOverridePublic(id=row.id, version_id=row.version_id, gate=row.gate, reason=row.reason,
-                                         actor_name=_name_of(session, row.actor_id), created_at=row.created_at)
-            for row in rows}
+def _left_production_at(session: Session, version_id: int) -> datetime | None:
+    """When the version last left production (replaced or rolled back), or None."""
+    query = select(StageTransition.created_at).where(StageTransition.version_id == version_id,
+                                                     StageTransition.from_status == VersionStatus.production)
+    return session.exec(query.order_by(col(StageTransition.id).desc())).first()
 
 
 def list_overrides(*, session: Session, version_id: int) -> list[GateOverridePublic]:
-    """Every override of a version's gates, oldest first (for reports)."""
+    """Every override of a version's gates, oldest first (for the history and the reports).
+
+    An override counts for one stay in production: once the version leaves production, its gates are judged
+    afresh, and earlier overrides are listed with ``current`` False.
+    """
+    left = _left_production_at(session, version_id)
     rows = session.exec(select(GateOverride).where(GateOverride.version_id == version_id)
                         .order_by(col(GateOverride.id))).all()
     return [GateOverridePublic(id=row.id, version_id=row.version_id, gate=row.gate, reason=row.reason,
-                               actor_name=_name_of(session, row.actor_id), created_at=row.created_at) for row in rows]
+                               actor_name=_name_of(session, row.actor_id), created_at=row.created_at,
+                               current=left is None or row.created_at > left) for row in rows]
+
+
+def _overrides(session: Session, version_id: int) -> dict[str, GateOverridePublic]:
+    """The latest override of each gate of a version that still counts."""
+    return {row.gate: row for row in list_overrides(session=session, version_id=version_id) if row.current}
 
 
 def evaluate_gates(*, session: Session, settings: Settings, version_id: int,
@@ -595,7 +624,7 @@ def evaluate_gates(*, session: Session, settings: Settings, version_id: int,
     """
     version = _public(session, _get(session, version_id))
     run = runs.get_run(session=session, run_id=version.run_id)
-    scorer = scorer or _default_scorer(settings)
+    scorer = scorer or _default_scorer(settings, session)
     gates = [
         _review_gate(session, version),
         _card_gate(session, version),
@@ -724,6 +753,9 @@ def promote_version(*, session: Session, settings: Settings, actor: UserPublic, 
                            "previous": previous.number if previous else None,
                            "gates": {gate.gate: gate.verdict for gate in report.gates},
                            "conditions": next((g.conditions for g in report.gates if g.conditions), "")})
+    from core import alerts  # alerts reads the registry's tables; imported here to keep the imports one-way
+
+    alerts.add_default_rules(session, version_id=version.id, actor=actor)  # a model in production is watched
     _commit(session, public.model_name)
     return _public(session, version)
 
@@ -774,8 +806,8 @@ def _rows(labels: list[str], fields: list[tuple[str, list[Any]]]) -> list[dict[s
     rows = []
     for name, values in fields:
         shown = ["—" if value in (None, "") else str(value) for value in values]
-        rows.append({"": name, **dict(zip(labels, shown, strict=True)),
-                     "Differs": "yes" if len(set(shown)) > 1 else ""})
+        rows.append({"": name, "Differs": "yes" if len(set(shown)) > 1 else "",
+                     **dict(zip(labels, shown, strict=True))})
     return rows
 
 
@@ -790,8 +822,9 @@ def compare_versions(*, session: Session, settings: Settings, version_ids: list[
     parameters, data and the differences between their model cards."""
     if len(set(version_ids)) < 2:
         raise InvalidInput("Choose at least two different versions to compare.")
-    scorer = scorer or _default_scorer(settings)
-    versions = [_public(session, _get(session, vid)) for vid in version_ids]
+    scorer = scorer or _default_scorer(settings, session)
+    versions = sorted((_public(session, _get(session, vid)) for vid in version_ids),
+                      key=lambda v: (v.model_name, v.number))  # oldest first: read from left to right
     found = [runs.get_run(session=session, run_id=v.run_id) for v in versions]
     labels = [v.label if len({v.model_name for v in versions}) > 1 else f"v{v.number}" for v in versions]
 
@@ -805,6 +838,11 @@ def compare_versions(*, session: Session, settings: Settings, version_ids: list[
             scored = scorer(run, test_run)
             if scored["comparable"]:
                 values[label] = scored["metrics"]
+                if scored.get("note"):
+                    notes.append(f"{label} on {owner_label}'s test data: {scored['note']}.")
+                if not _same_split(run, test_run):
+                    notes.append(f"{label} held out other rows than {owner_label} (other data or seed): it may have "
+                                 f"been trained on some of {owner_label}'s test rows, which flatters it there.")
             else:
                 values[label] = {}
                 notes.append(f"{label} cannot be scored on {owner_label}'s test data: {scored['why']}.")
@@ -839,7 +877,7 @@ def compare_versions(*, session: Session, settings: Settings, version_ids: list[
         ("Columns", [d.columns for d in data_versions]),
         ("Sensitive columns", [", ".join(d.sensitive_columns) for d in data_versions]),
         ("Source file", [d.source_filename for d in data_versions]),
-        ("Test rows", [(r.evaluation or {}).get("n_rows") for r in found]),
+        ("Test rows", [f"{(r.evaluation or {}).get('n_rows') or 0:,}" for r in found]),
     ])
     cards = [model_card.list_revisions(session=session, run_id=r.id) for r in found]
     latest = [revisions[0] if revisions else None for revisions in cards]
@@ -883,6 +921,8 @@ def lineage(*, session: Session, version_id: int) -> list[LineageStep]:
         LineageStep("run", f"Training run {run.id}: {run.target} ({run.task})", [
             f"Chosen model: {_chosen(run)}; seed {run.seed}; time budget {run.config.get('budget_seconds')} s; "
             f"validation {run.config.get('cv')}",
+            f"Input columns: {', '.join(run.feature_types)}"
+            + (f" (left out: {', '.join(run.config['excluded'])})" if run.config.get("excluded") else ""),
             f"Environment: Python {env.get('python')}, scikit-learn {packages.get('scikit-learn')}, "
             f"pandas {packages.get('pandas')}",
             f"Code version: {run.code_version or 'not recorded'}",
@@ -1048,7 +1088,7 @@ def maturity(*, session: Session, model_id: int) -> Maturity:
                                     "Not met: no version is in production."))
     decision = _latest_decision(session, judged.id)
     if decision is not None and decision["decision"] in APPROVED:
-        conditions = f" with conditions: {decision['conditions']}" if decision.get("conditions") else ""
+        conditions = f" with conditions: {decision['conditions'].rstrip('.')}" if decision.get("conditions") else ""
         principles.append(Principle("governance", PRINCIPLES["governance"], True,
                                     f"{which} approved by {decision.get('decided_by_name')}{conditions}."))
     else:

@@ -227,11 +227,30 @@ def test_a_candidate_worse_than_production_on_the_same_rows_fails(session, setti
 
     gate = gates(session, settings, weak.id)["production"]
 
-    # v1 needs columns v2's test data lacks, so the recorded results are compared: the same rows all the same.
+    # v2's test set keeps only its own columns: v1 gets the others from the same rows of the dataset.
     assert not gate.passed
-    assert "compared the recorded test results instead" in gate.reason
-    assert "ROC AUC 0.479 against 0.779 for v1, worse by 0.300 (tolerance 0.010)" in gate.reason
-    assert "same held-out rows" in gate.reason
+    assert gate.reason.startswith("On this version's 60 held-out test rows (age, education, hours_usual, "
+                                  "household_size, months_since_last_job and 1 more taken from the same rows of "
+                                  "labour_force v1, which the test set does not keep): ")
+    assert gate.reason.endswith("ROC AUC 0.479 against 0.779 for v1, worse by 0.300 (tolerance 0.010).")
+
+
+def test_without_common_test_rows_the_recorded_results_are_compared_and_said_so(session, settings, team, data,
+                                                                               good):
+    waive(session, settings, team, good.id, "review", "model_card", "reproducibility")
+    registry.promote_version(session=session, settings=settings, actor=team.mo, version_id=good.id)
+    weak = register(session, settings, team, data, excluded=WEAK, seed=7)
+
+    def apart(model_run, test_run):
+        return {"comparable": False, "why": "the test data lacks column(s) it needs: age"}
+
+    gate = registry.evaluate_gates(session=session, settings=settings, version_id=weak.id, scorer=apart).gates[4]
+
+    assert not gate.passed
+    assert gate.reason.startswith("Not scored on the same data (v1 cannot be: the test data lacks column(s) it "
+                                  "needs: age); compared the recorded test results instead: ROC AUC ")
+    assert "against 0.779 for v1, worse by" in gate.reason
+    assert gate.reason.endswith("They come from different test rows, so small differences mean little.")
 
 
 def test_the_production_model_is_scored_on_the_candidates_test_rows_when_it_can_be(session, settings, team, data,
@@ -362,6 +381,10 @@ def test_one_production_version_the_previous_is_the_fallback_and_rollback_restor
         registry.rollback(session=session, actor=team.mo, model_id=good.model_id)
     with pytest.raises(NotAllowed):
         registry.rollback(session=session, actor=team.bea, model_id=good.model_id)
+    # The waivers counted for v2's stay in production: promoting it again needs fresh ones.
+    assert [o.current for o in registry.list_overrides(session=session, version_id=second.id)] == [False] * 4
+    with pytest.raises(GateFailed, match="4 gates fail"):
+        registry.promote_version(session=session, settings=settings, actor=team.admin, version_id=second.id)
 
 
 def test_the_store_refuses_a_second_production_version(session, settings, team, data, good):
@@ -388,8 +411,11 @@ def test_versions_compare_on_each_others_test_data_parameters_and_cards(session,
     on_first = {row["Metric"]: row for row in found.metrics if row["Test data"].startswith("v1's")}
     auc = on_first["ROC AUC (higher is better)"]
     assert auc["v1"] == pytest.approx(0.779, abs=1e-3) and auc["v2"] == pytest.approx(0.479, abs=1e-3)
-    assert found.notes == ["v1 cannot be scored on v2's test data: the test data lacks column(s) it needs: age, "
-                           "education, hours_usual, household_size, months_since_last_job and 1 more."]
+    assert found.notes == ["v1 on v2's test data: age, education, hours_usual, household_size, "
+                           "months_since_last_job and 1 more taken from the same rows of labour_force v1, which the "
+                           "test set does not keep."]
+    on_second = {row["Metric"]: row for row in found.metrics if row["Test data"].startswith("v2's")}
+    assert on_second["ROC AUC (higher is better)"]["v1"] == pytest.approx(auc["v1"])  # the same split
     columns = next(row for row in found.parameters if row[""] == "Input columns")
     assert columns["Differs"] == "yes" and "age" in columns["v1"] and "age" not in columns["v2"]
     assert next(row for row in found.data if row[""] == "Dataset")["Differs"] == ""
@@ -409,7 +435,7 @@ def test_lineage_reads_from_the_data_to_the_scoring_batches(session, settings, t
     assert [step.kind for step in steps] == ["data", "run", "model", "card", "review", "scoring"]
     assert f"SHA-256 {data.sha256}" in steps[0].facts
     assert (steps[1].page, steps[1].query) == ("run.py", {"run": str(good.run_id)})
-    assert "seed 42" in steps[1].facts[0] and steps[1].facts[2].startswith("Code version: steward")
+    assert "seed 42" in steps[1].facts[0] and steps[1].facts[3].startswith("Code version: steward")
     run = runs.get_run(session=session, run_id=good.run_id)
     assert f"Model file SHA-256 {run.model_sha256}" in steps[2].facts
     assert steps[3].title == "Model card revision 1" and "100% complete" in steps[3].facts
