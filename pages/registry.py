@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app import auth, registry_views, report_views, widgets
+from core.models import Role
 
 user = auth.require_user()
 project = widgets.require_project()
@@ -24,6 +25,10 @@ gates, history, lineage, compare, maturity = st.tabs(
     ["Gates and promotion", "History", "Lineage", "Compare versions", "Maturity"])
 with gates:
     registry_views.gates_panel(version, user)
+    if version.status != "production" and not user.has_role(Role.manager, Role.admin):
+        # The promote form is for managers; everyone else is told who promotes and why they cannot.
+        st.info("Only a manager or an administrator who did not build this model promotes it to production "
+                "(four-eyes rule). Once every gate passes, ask one of them.", icon=":material/front_hand:")
 with history:
     registry_views.history(version)
 with lineage:
