@@ -17,7 +17,9 @@ SEVERITY_ICONS = {"info": ":blue[:material/info:]", "warning": ":orange[:materia
 STATUS_COLORS = {"open": "red", "acknowledged": "orange", "resolved": "green"}
 RUN_ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:", "succeeded": ":material/check_circle:",
              "stopped": ":material/do_not_disturb_on:", "failed": ":material/cancel:", "cancelled": ":material/block:"}
-STEP_ICONS = {"succeeded": "✅", "stopped": "⛔", "failed": "❌", "running": "⏳", "cancelled": "⏹️"}
+STEP_ICONS = {"succeeded": ":green[:material/check_circle:]", "stopped": ":orange[:material/do_not_disturb_on:]",
+              "failed": ":red[:material/cancel:]", "running": ":blue[:material/pending:]",
+              "cancelled": ":gray[:material/block:]"}
 
 
 def _when(moment) -> str:
@@ -25,8 +27,9 @@ def _when(moment) -> str:
 
 
 def notice() -> None:
+    """The message of the action that just succeeded (user text in it is escaped where it was composed)."""
     if message := state.pop(state.NOTICE):
-        st.success(md(message), icon=":material/check_circle:")
+        st.success(message, icon=":material/check_circle:")
 
 
 def attempt(action, success: str) -> None:
@@ -98,23 +101,29 @@ def alert_list(project: ProjectPublic, user: UserPublic, *, show_resolved: bool)
             st.caption(" · ".join(facts))
             if alert.note:
                 st.text(alert.note)
+            retraining = False
             if alert.pipeline_run_id:
-                st.caption(f"Retraining: pipeline run {alert.pipeline_run_id} (see the Retraining page).")
+                with resources.db_session() as session:
+                    run = pipelines.get_run(session=session, pipeline_run_id=alert.pipeline_run_id)
+                retraining = not run.finished
+                st.page_link(navigation.page_for("pipelines.py"), icon=":material/autorenew:",
+                             label=f"Retraining: pipeline run {run.id}, {pipelines.STATUSES[run.status].lower()}")
             if alert.status != "resolved" and user.has_role(*ACTORS):
-                _alert_actions(alert, user)
+                _alert_actions(alert, user, retraining=retraining)
 
 
-def _alert_actions(alert: alerts.AlertPublic, user: UserPublic) -> None:
+def _alert_actions(alert: alerts.AlertPublic, user: UserPublic, *, retraining: bool) -> None:
     with st.form(f"alerts_act_{alert.id}", border=False):
         note = st.text_input("Note", key=f"alerts_note_{alert.id}", placeholder="What you found or did",
                              label_visibility="collapsed")
-        cols = st.columns([1, 1, 1, 3])
-        acknowledge = cols[0].form_submit_button("Acknowledge", disabled=alert.status != "open",
-                                                 icon=":material/visibility:")
-        resolve = cols[1].form_submit_button("Resolve", icon=":material/task_alt:")
-        retrain = cols[2].form_submit_button("Retrain now", icon=":material/autorenew:",
-                                             help="Start the retraining pipeline for this model because of this "
-                                                  "alert (it needs a new version of the training data).")
+        with st.container(horizontal=True):
+            acknowledge = st.form_submit_button("Acknowledge", disabled=alert.status != "open",
+                                                icon=":material/visibility:")
+            resolve = st.form_submit_button("Resolve", icon=":material/task_alt:")
+            retrain = st.form_submit_button("Retrain now", icon=":material/autorenew:", disabled=retraining,
+                                            help="Retraining for this alert is under way." if retraining else
+                                            "Start the retraining pipeline for this model because of this alert "
+                                            "(it needs a new version of the training data).")
     if acknowledge:
         attempt(lambda s: alerts.acknowledge(session=s, actor=user, alert_id=alert.id, note=note),
                 f"Alert {alert.id} acknowledged.")
@@ -124,7 +133,7 @@ def _alert_actions(alert: alerts.AlertPublic, user: UserPublic) -> None:
     if retrain:
         attempt(lambda s: pipelines.retrain_from_alert(session=s, settings=resources.settings(),
                                                        runner=resources.job_runner(), actor=user, alert_id=alert.id),
-                f"Retraining of {alert.model_name} started because of alert {alert.id}; follow it on the "
+                f"Retraining of {md(alert.model_name)} started because of alert {alert.id}; follow it on the "
                 "Retraining page.")
 
 
@@ -146,6 +155,7 @@ def rules(model: registry.ModelSummary, user: UserPublic) -> None:
     if not user.has_role(*ACTORS):
         st.caption("Builders, managers and administrators change the rules.")
         return
+    st.subheader("Add or change a rule", divider="gray")
     by_id = {r.id: r for r in found}
     chosen_id = st.selectbox("Rule to change", [None, *by_id], key=f"alerts_rule_{model.id}",
                              format_func=lambda i: "A new rule" if i is None else f"Rule {i}: {by_id[i].description}")
@@ -258,8 +268,13 @@ def start_panel(model: registry.ModelSummary, user: UserPublic) -> None:
         return
     if not user.has_role(*ACTORS):
         return
+    st.subheader("Run the pipeline now", divider="gray")
     with resources.db_session() as session:
+        busy = [r for r in pipelines.list_runs(session=session, model_id=model.id, limit=20) if not r.finished]
         trained_on, versions = pipelines.training_data_versions(session=session, model_id=model.id)
+    if busy:
+        st.caption("A run of this model is waiting or under way; start another when it has finished.")
+        return
     labels = {v.id: f"{v.dataset_name} v{v.number} · {v.rows:,} rows · {v.created_at:%Y-%m-%d}"
               + (" · the production model's training data" if v.id == trained_on else "") for v in versions}
     with st.form(f"pipelines_start_{model.id}"):
@@ -282,8 +297,8 @@ def active_run(model: registry.ModelSummary, user: UserPublic) -> None:
         if run.job_id is not None:
             widgets.follow_job(run.job_id, user, key="pipelines", announce_success=False)
             continue
-        st.info(f"Pipeline run {run.id} ({md(run.trigger_label)}) waits for `steward scheduler`, which starts "
-                "requested runs on its next pass.", icon=":material/schedule:")
+        st.info(f"Pipeline run {run.id} ({md(run.trigger_label.lower())}) waits for `steward scheduler`, which "
+                "starts requested runs on its next pass.", icon=":material/schedule:")
         if user.has_role(*ACTORS) and st.button("Start it now", key=f"pipelines_start_now_{run.id}",
                                                 icon=":material/play_arrow:"):
             attempt(lambda s, run_id=run.id: pipelines.start(session=s, runner=resources.job_runner(), actor=user,
@@ -306,6 +321,8 @@ def _outputs(step: dict) -> list[str]:
             if value:
                 items = [v if isinstance(v, str) else ", ".join(f"{k} {x}" for k, x in v.items()) for v in value]
                 lines.append(f"{key.replace('_', ' ')}: " + "; ".join(items))
+        elif isinstance(value, bool):
+            lines.append(f"{key.replace('_', ' ')}: {'yes' if value else 'no'}")
         elif isinstance(value, float):
             lines.append(f"{key.replace('_', ' ')}: {value:.4g}")
         elif value not in (None, ""):
@@ -315,6 +332,7 @@ def _outputs(step: dict) -> list[str]:
 
 def history(model: registry.ModelSummary) -> None:
     """Every pipeline run of the model, newest first, with each step's status, time and outputs."""
+    st.subheader("History", divider="gray")
     with resources.db_session() as session:
         found = pipelines.list_runs(session=session, model_id=model.id)
     if not found:
@@ -323,7 +341,7 @@ def history(model: registry.ModelSummary) -> None:
     st.dataframe([{"Run": r.id, "Started": r.created_at.strftime("%Y-%m-%d %H:%M"), "Trigger": r.trigger_label,
                    "Data": r.dataset_label or "—", "State": pipelines.STATUSES.get(r.status, r.status),
                    "Candidate": r.candidate_label or "—", "Acting for": r.created_by_name,
-                   "Seconds": round(r.seconds) if r.seconds is not None else None} for r in found],
+                   "Took": f"{r.seconds:.0f} s" if r.seconds is not None else ""} for r in found],
                  hide_index=True, width="stretch")
     for run in found:
         title = f"Run {run.id} · {run.trigger_label} · {pipelines.STATUSES.get(run.status, run.status)}"
@@ -381,4 +399,4 @@ def smtp_settings(user: UserPublic) -> None:
         test = st.form_submit_button("Send a test e-mail", icon=":material/send:", disabled=not current.configured)
     if test:
         attempt(lambda s: mail.send_test_email(session=s, settings=resources.settings(), actor=user, to=to),
-                f"Test e-mail handed to {current.host} for {to}.")
+                f"Test e-mail handed to {md(current.host)} for {md(to)}.")

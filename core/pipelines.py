@@ -8,8 +8,8 @@ A run of the pipeline for a model takes a new version of the production model's 
    validation) on the new data,
 3. scores the new model and the production model on the same new held-out rows,
 4. registers the new model as a candidate version and certifies that it reproduces,
-5. applies the registry's promotion gates (a candidate that fails the model checks is rejected),
-6. carries the model card text over and starts a self-assessment pre-filled from the previous one,
+5. carries the model card text over and starts a self-assessment pre-filled from the previous one,
+6. applies the registry's promotion gates (a candidate that fails the model checks is rejected),
 7. tells the builders and the reviewers, and
 8. promotes the candidate only when the model's pipeline settings allow automatic promotion and every
    automatic gate passes; otherwise it waits for the peer review and a manager.
@@ -77,8 +77,8 @@ STEPS = {
     "evaluate": "Score the new and the production model on the same new test rows",
     "register": "Register the candidate",
     "reproduce": "Certify that the candidate reproduces",
-    "gates": "Apply the promotion gates",
     "document": "Carry over the model card and pre-fill the self-assessment",
+    "gates": "Apply the promotion gates",
     "notify": "Tell the builders and the reviewers",
     "promote": "Promote, or wait for the review",
 }
@@ -717,20 +717,7 @@ def _run(session: Session, settings: Settings, row: PipelineRun, steps: _Steps, 
         step["outputs"] = {"certificate": certificate.id, "status": certificate.status,
                            "prediction_hash": certificate.reproduced_hash}
 
-    with steps.step("gates", 0.9) as step:
-        gates = registry.evaluate_gates(session=session, settings=settings, version_id=version.id)
-        step["outputs"] = {"gates": [{"gate": g.gate, "title": g.title, "verdict": g.verdict, "reason": g.reason}
-                                     for g in gates.gates]}
-        failed = [g for g in gates.gates if g.gate in BLOCKING_GATES and not g.ok]
-        if failed:
-            why = "; ".join(f"{g.title}: {g.reason}" for g in failed)
-            registry.change_status(session=session, actor=actor, version_id=version.id,
-                                   to_status=VersionStatus.rejected,
-                                   reason=f"Rejected by retraining pipeline run {row.id}: {why}"[:2000])
-            session.commit()
-            raise _Stop(f"{version.label} was registered but rejected because it fails the model checks: {why}")
-
-    with steps.step("document", 0.93) as step:
+    with steps.step("document", 0.9) as step:
         outputs = {}
         revisions = model_card.list_revisions(session=session, run_id=current.id)
         if revisions:
@@ -752,6 +739,19 @@ def _run(session: Session, settings: Settings, row: PipelineRun, steps: _Steps, 
         outputs["card_complete"] = model_card.completeness(session=session, run_id=trained.id).complete
         step["outputs"] = outputs
 
+    with steps.step("gates", 0.93) as step:
+        gates = registry.evaluate_gates(session=session, settings=settings, version_id=version.id)
+        step["outputs"] = {"gates": [{"gate": g.gate, "title": g.title, "verdict": g.verdict, "reason": g.reason}
+                                     for g in gates.gates]}
+        failed = [g for g in gates.gates if g.gate in BLOCKING_GATES and not g.ok]
+        if failed:
+            why = "; ".join(f"{g.title}: {g.reason}" for g in failed)
+            registry.change_status(session=session, actor=actor, version_id=version.id,
+                                   to_status=VersionStatus.rejected,
+                                   reason=f"Rejected by retraining pipeline run {row.id}: {why}"[:2000])
+            session.commit()
+            raise _Stop(f"{version.label} was registered but rejected because it fails the model checks: {why}")
+
     with steps.step("notify", 0.96) as step:
         builders = review.authors_of(session=session, version_id=production.id) | {actor.id}
         reviewers = _reviewer_ids(session) - review.authors_of(session=session, version_id=version.id)
@@ -768,7 +768,7 @@ def _run(session: Session, settings: Settings, row: PipelineRun, steps: _Steps, 
 
     with steps.step("promote", 0.98) as step:
         step["outputs"] = {"decision": _maybe_promote(session, settings, row, version)}
-    return (f"{version.label} is registered as a candidate ({step['outputs']['decision']})")
+    return f"{version.label} is registered as a candidate; {step['outputs']['decision']}."
 
 
 def _maybe_promote(session: Session, settings: Settings, row: PipelineRun, version) -> str:

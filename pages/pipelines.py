@@ -10,9 +10,9 @@ st.title("Retraining")
 st.write("One pipeline retrains a production model, whoever starts it (this page, `steward pipeline run`, the "
          "schedule, a new data version or an alert): it checks the new data against the data contract, trains with "
          "the production configuration, scores the new and the production model on the same new test rows, "
-         "registers the candidate, applies the gates, carries the model card over and pre-fills the "
-         "self-assessment. The candidate then waits for the peer review and a manager, unless automatic promotion "
-         "is allowed.")
+         "registers the candidate, carries the model card over, pre-fills the self-assessment and applies the "
+         "gates. The candidate then waits for the peer review and a manager, unless automatic promotion is "
+         "allowed.")
 operations_views.notice()
 
 model = operations_views.choose_model(project, key="pipelines_model")

@@ -133,7 +133,9 @@ def test_retrain_now_starts_the_pipeline_for_the_alert(app_test, db, store, peop
         done = pipelines.get_run(session=session, pipeline_run_id=pipeline_run_id)
     assert done.status == "stopped" and "There is no new data" in done.outcome
     at = at.run()
-    assert any(f"Retraining: pipeline run {pipeline_run_id}" in c for c in plain(at.tabs[0].caption))
+    assert [link.label for link in at.tabs[0].get("page_link")] == [
+        f"Retraining: pipeline run {pipeline_run_id}, stopped by a check"]
+    assert not button(at, "Retrain now").disabled  # that run has ended: another may start
 
 
 def test_a_builder_adds_a_column_drift_rule(app_test, db, people):

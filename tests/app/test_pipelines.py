@@ -95,8 +95,9 @@ def test_running_the_pipeline_now_shows_each_step_and_the_candidate(app_test, db
         ("Started by hand", "labour_force v2", "Candidate registered", "employment v2")]
     [expander] = at.tabs[0].expander
     assert expander.label.startswith("Run 1 · Started by hand · Candidate registered")
-    steps = [m for m in plain(expander.markdown) if m.startswith("✅")]
-    assert len(steps) == len(pipelines.STEPS) and steps[0].startswith("✅ **Choose the new data** · ")
+    done = ":green[:material/check_circle:]"
+    steps = [m for m in plain(expander.markdown) if m.startswith(done)]
+    assert len(steps) == len(pipelines.STEPS) and steps[0].startswith(f"{done} **Choose the new data** · ")
     assert any("promoted" not in t and "waits for the peer review" in t for t in plain(expander.text))
     with db() as session:
         model = registry.get_model(session=session, model_id=1)
@@ -109,7 +110,7 @@ def test_a_requested_run_waits_for_the_scheduler_or_is_started_by_hand(app_test,
         requested = pipelines.request_run(session=session, settings=store, model_id=1, trigger="schedule",
                                           trigger_ref="every 7 days")
     at = open_page(app_test(), team.rita, "pipelines.py", project)
-    assert plain(at.tabs[0].info)[0] == (f"Pipeline run {requested.id} (Schedule (every 7 days)) waits for `steward "
+    assert plain(at.tabs[0].info)[0] == (f"Pipeline run {requested.id} (schedule (every 7 days)) waits for `steward "
                                          "scheduler`, which starts requested runs on its next pass.")
     assert [b.label for b in at.tabs[0].button] == [] and not at.tabs[0].get("form")  # a reviewer only reads
 
