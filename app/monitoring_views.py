@@ -88,8 +88,8 @@ def dashboards(health: monitoring.ModelHealth) -> None:
     events = line["events"]
     st.altair_chart(charts.drift_share_timeline_chart(points, events, threshold), width="content")
     st.caption("Each point is a scored batch: the share of the model's input columns whose distribution differs from "
-               "the training data. Batches too small to judge are drawn as crosses on the axis. Dashed lines mark "
-               "alerts, promotions to production and retraining runs.")
+               "the training data. Batches too small to judge are drawn as crosses on the axis. Dashed lines with a "
+               "marker at the top are events: ◆ a version went into production, ▲ an alert, ■ a retraining run.")
     if line["cells"]:
         st.altair_chart(charts.drift_heatmap_chart(line["cells"]), width="content")
         st.caption("Each cell is one column in one batch; the number is the drift score of the method evidently "

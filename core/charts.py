@@ -433,33 +433,37 @@ TIME_AXIS = alt.X("at:T", title="Scored at", axis=alt.Axis(labelAngle=-30, label
 
 
 def _event_layers(events: Sequence[Mapping[str, Any]]) -> list[alt.Chart]:
-    """A dashed rule, a shaped marker and a short label per event, at the top of a time chart."""
+    """A dashed rule, a shaped marker and a short label per event, at the top of a time chart.
+
+    Each kind of event is its own layer with a fixed shape and colour, so the events need no legend (the label says
+    what happened) and do not share a colour or shape scale with the chart's own series.
+    """
     rows = [{"at": e["at"], "kind": e["kind"], "label": e["label"], "detail": e.get("detail") or ""}
             for e in events if e.get("at")]
     if not rows:
         return []
-    kinds = [k for k in EVENT_STYLE if any(row["kind"] == k for row in rows)]
-    legend = {"title": "Event", "scale": alt.Scale(domain=kinds)}
-    base = alt.Chart(_data(rows)).encode(x=TIME_AXIS)
+    # Three rows of labels, in turn, so that events close in time do not write over each other.
+    for index, row in enumerate(sorted(rows, key=lambda r: r["at"])):
+        row["y"] = 6 + 14 * (index % 3)
     tooltip = [alt.Tooltip("label:N", title="Event"), alt.Tooltip("at:T", title="When", format="%Y-%m-%d %H:%M"),
                alt.Tooltip("detail:N", title="Details")]
-    rule = base.mark_rule(strokeDash=REFERENCE_DASH, color=REFERENCE_COLOUR).encode(tooltip=tooltip)
-    marker = base.mark_point(filled=True, size=90, opacity=1).encode(
-        y=alt.value(6), shape=alt.Shape("kind:N", **{**legend, "scale": alt.Scale(
-            domain=kinds, range=[EVENT_STYLE[k][0] for k in kinds])}),
-        color=alt.Color("kind:N", title="Event", scale=alt.Scale(domain=kinds,
-                                                                 range=[EVENT_STYLE[k][1] for k in kinds])),
-        tooltip=tooltip)
-    label = base.mark_text(align="left", baseline="middle", dx=7, fontSize=10).encode(
-        y=alt.value(6), text="label:N", tooltip=tooltip)
-    return [rule, marker, label]
+    base = alt.Chart(_data(rows)).encode(x=TIME_AXIS, tooltip=tooltip)
+    at_top = alt.Y("y:Q", scale=None)  # pixels from the top, whatever the chart's own y scale
+    layers = [base.mark_rule(strokeDash=REFERENCE_DASH, color=REFERENCE_COLOUR)]
+    for kind, (shape, colour) in EVENT_STYLE.items():
+        if any(row["kind"] == kind for row in rows):
+            layers.append(base.transform_filter(alt.datum.kind == kind).mark_point(
+                shape=shape, color=colour, filled=True, size=80, opacity=1).encode(y=at_top))
+    layers.append(base.mark_text(align="left", baseline="middle", dx=7, fontSize=10, limit=140).encode(
+        y=at_top, text="label:N"))
+    return layers
 
 
 def _time_chart(layers: list, events: Sequence[Mapping[str, Any]], title: str) -> alt.LayerChart:
     # "pad" keeps the plot at its size: Streamlit's "fit" would squeeze it to make room for legends and labels.
+    # The legend goes below, clear of the event labels near the right edge.
     return alt.layer(*layers, *_event_layers(events), title=title).properties(
-        width=TIMELINE_WIDTH, height=TIMELINE_HEIGHT, autosize=FIXED_SIZE).resolve_scale(color="independent",
-                                                                                         shape="independent")
+        width=TIMELINE_WIDTH, height=TIMELINE_HEIGHT, autosize=FIXED_SIZE).configure_legend(orient="bottom")
 
 
 def drift_share_timeline_chart(points: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]] = (),
@@ -602,5 +606,7 @@ def automation_timeline_chart(points: Sequence[Mapping[str, Any]], events: Seque
     layers = [base.mark_line().encode(strokeDash=alt.StrokeDash("measure:N", **legend)),
               base.mark_point(filled=True, size=60, opacity=1).encode(shape=alt.Shape("measure:N", **legend)),
               base.transform_filter("isValid(datum.low)").mark_errorbar(ticks=True).encode(
-                  y=alt.Y("low:Q", title="Share"), y2="high:Q")]
+                  y=alt.Y("low:Q", title="Share"), y2="high:Q"),
+              base.mark_text(align="left", dx=7, fontSize=10).encode(text=alt.Text("value:Q", format=".0%"),
+                                                                      color=alt.value("black"))]
     return _time_chart(layers, events, "Automatic coding: how many records, how accurately")
