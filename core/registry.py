@@ -94,6 +94,10 @@ def register_run(*, session: Session, actor: UserPublic, run_id: int, model_name
         session.flush()
     previous = session.exec(select(ModelVersion).where(ModelVersion.model_id == model.id)
                             .order_by(ModelVersion.number.desc())).first()
+    before = session.get(TrainingRun, previous.run_id) if previous else None
+    if before is not None and (before.target, before.task) != (run.target, run.task):
+        raise InvalidInput(f"{name} predicts {before.target!r} ({before.task}); run {run_id} predicts {run.target!r} "
+                           f"({run.task}). Register it under another name: versions of one model do the same job.")
     version = ModelVersion(model_id=model.id, number=(previous.number + 1) if previous else 1, run_id=run_id,
                            parent_id=previous.id if previous else None, created_by_id=actor.id)
     session.add(version)

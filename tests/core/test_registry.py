@@ -122,6 +122,9 @@ def test_registering_creates_the_model_once_and_numbers_its_versions(session, se
     with pytest.raises(NotAllowed):
         registry.register_run(session=session, actor=team.rita, run_id=good.run_id, model_name="other")
     assert registry.registrable_runs(session=session, project_id=team.project.id) == []
+    other = make_trained_run(session, settings, team.bea, data, target="region")
+    with pytest.raises(InvalidInput, match="employment predicts 'employed' \\(binary\\); run 3 predicts 'region'"):
+        registry.register_run(session=session, actor=team.bea, run_id=other.id, model_name="employment")
 
 
 # ── gates ───────────────────────────────────────────────────────────────────────────────────────────
