@@ -121,6 +121,7 @@ def batch(home: Path, rows: int) -> dict:
     settings = get_settings()
     engine = create_store_engine(settings.resolved_database_url)
     marks: list[tuple[float, str]] = []
+    cpu_started = time.process_time()  # CPU seconds of this process (all its threads): what a busy machine hides
     started = time.perf_counter()
     with session_scope(engine) as session:
         actor = auth.get_user_by_name(session=session, username="bench")
@@ -130,6 +131,7 @@ def batch(home: Path, rows: int) -> dict:
         scored = time.perf_counter()
         serving.write_export(result.output, out)
         finished = time.perf_counter()
+        cpu = time.process_time() - cpu_started
     stages, previous = {}, started
     for moment, message in marks:
         stages[message.split(" ")[0]] = round(moment - previous, 2)
@@ -138,6 +140,7 @@ def batch(home: Path, rows: int) -> dict:
     return {"rows": result.batch.rows, "csv_mb": round(csv.stat().st_size / 1e6, 1),
             "out_mb": round(out.stat().st_size / 1e6, 1), "score_seconds": round(scored - started, 2),
             "csv_seconds": round(finished - scored, 2), "total_seconds": round(finished - started, 2),
+            "cpu_seconds": round(cpu, 2),
             "stages": stages, "marks": [m for _t, m in marks],
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
@@ -165,7 +168,7 @@ def rest(home: Path, token: str, seconds: float) -> dict:
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # a loaded machine takes its time to start a Streamlit server
         while True:
             try:
                 with urllib.request.urlopen(base + "/_stcore/health", timeout=1) as answer:
@@ -226,6 +229,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="How long the 8 concurrent clients run.")
     parser.add_argument("--skip-batch", action="store_true")
     parser.add_argument("--skip-rest", action="store_true")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="Reuse the store a previous run prepared (it prints its home) instead of training again.")
     parser.add_argument("--one", nargs=3, metavar=("STEP", "HOME", "ARG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # a step in a fresh process, so its time and memory are its own
@@ -234,7 +239,7 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    home = Path(tempfile.mkdtemp(prefix="steward-bench-serving-"))
+    home = args.home or Path(tempfile.mkdtemp(prefix="steward-bench-serving-"))
     print(f"home {home}; load average {os.getloadavg()[0]:.1f} / {os.getloadavg()[1]:.1f} / "
           f"{os.getloadavg()[2]:.1f}", file=sys.stderr)
 
@@ -246,14 +251,20 @@ def main() -> None:
             raise SystemExit(out.stderr[-3000:])
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    prepared = step("prepare")
+    saved = home / "prepared.json"
+    if saved.exists():
+        prepared = json.loads(saved.read_text())
+    else:
+        prepared = step("prepare")
+        saved.write_text(json.dumps(prepared))
     print(f"model: {prepared['chosen']} (employment v1, in production)\n")
     if not args.skip_batch:
         found = step("batch", str(args.rows))
-        print("| rows | CSV in | read + check + predict + record | write CSV | total | target | peak memory |")
-        print("| ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+        print("| rows | CSV in | read + check + predict + record | write CSV | total (wall) | CPU time | target | "
+              "peak memory |")
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
         print(f"| {found['rows']:,} | {found['csv_mb']} MB | {found['score_seconds']} s | {found['csv_seconds']} s "
-              f"({found['out_mb']} MB) | **{found['total_seconds']} s** | ≤ 20 s: "
+              f"({found['out_mb']} MB) | **{found['total_seconds']} s** | {found['cpu_seconds']} s | ≤ 20 s: "
               f"{'met' if found['total_seconds'] <= 20 else 'NOT met'} | {found['peak_rss_mb']:,} MiB |")
         print("\nstages (seconds until each progress message):", json.dumps(found["stages"]), "\n")
     if not args.skip_rest:

@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ SCORERS = (Role.builder, Role.admin)
 CHANNELS = ("file", "form", "api", "cli")
 SCORABLE = (VersionStatus.production, VersionStatus.approved)
 PREVIEW_ROWS = 20_000  # the Predict page checks this many rows of an upload before it is scored
+SMALL_BATCH = 10_000  # fewer rows than this are predicted on one thread
 EXAMPLES = 5
 FORMULA_STARTS = "=+-@\t\r"
 _FORMULA_START = r"^[=+\-@\t\r]"
@@ -394,8 +396,24 @@ def prediction_columns(run: TrainingRunPublic) -> dict[str, str]:
     return names
 
 
+@lru_cache(maxsize=1)
+def _thread_pools():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def predict(model, inputs: pd.DataFrame, run: TrainingRunPublic) -> pd.DataFrame:
     """Predictions for canonical inputs, named as in a run's test set (``__predicted__``, ``__proba__<class>``)."""
+    if len(inputs) < SMALL_BATCH:
+        # A tree model opens an OpenMP parallel region per tree; for a few rows starting the second thread costs
+        # far more than it saves (and much more on a busy machine), so small batches use one thread.
+        with _thread_pools().limit(limits=1, user_api="openmp"):
+            return _predict(model, inputs, run)
+    return _predict(model, inputs, run)
+
+
+def _predict(model, inputs: pd.DataFrame, run: TrainingRunPublic) -> pd.DataFrame:
     if run.task == "regression":
         return pd.DataFrame({"__predicted__": np.asarray(model.predict(inputs), dtype="float64")}, index=inputs.index)
     proba = np.asarray(model.predict_proba(inputs), dtype="float64")
