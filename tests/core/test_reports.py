@@ -505,3 +505,13 @@ def test_the_cli_writes_each_report_and_refuses_an_unknown_user(store, tmp_path)
                             env=env)
     assert refused.exit_code == 2 and "There is no user called 'nobody'" in refused.output
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_without_the_font_installed_reports_are_refused_with_what_to_install(monkeypatch):
+    template.register_fonts.cache_clear()
+    monkeypatch.setattr(template, "FONT_DIRS", (Path("/nonexistent/fonts"),))
+    try:
+        with pytest.raises(template.FontMissing, match="install the Debian package fonts-dejavu-core"):
+            template.register_fonts()
+    finally:
+        template.register_fonts.cache_clear()  # the next report registers the real font again
