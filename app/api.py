@@ -10,12 +10,13 @@ Every error is JSON ``{"error": {"status": ..., "message": ...}}`` with a plain 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -140,23 +141,37 @@ async def predict(request: Request) -> JSONResponse:
     except DomainError as error:
         return _error(_status(error), str(error))
     except Exception as error:  # noqa: BLE001 - a client gets a plain message, the log gets the details
-        import logging
-
         logging.getLogger("steward.api").exception("prediction request failed")
         if os.environ.get("STEWARD_DEBUG"):
             raise
         return _error(500, f"Steward could not score this request because of an unexpected problem "
                            f"({type(error).__name__}). The administrator can find the details in the server log.")
-    # The batch's monitoring report is made after the answer has gone out: the client never waits for it.
-    return JSONResponse(answer, background=BackgroundTask(_monitor, batch_id, user))
+    # The batch's monitoring report is made apart from the answer: the client never waits for it.
+    _monitoring().submit(_monitor, batch_id, user)
+    return JSONResponse(answer)
+
+
+@lru_cache(maxsize=1)
+def _monitoring() -> ThreadPoolExecutor:
+    # One thread, in arrival order: under a burst of requests the reports queue up (a batch id each) instead of
+    # each taking a database connection and CPU from the requests being answered.
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="steward-monitoring")
 
 
 def _monitor(batch_id: int, user) -> None:
     from core import monitoring
 
     settings = get_settings()
-    with session_scope(_engine(settings.resolved_database_url)) as session:
-        monitoring.batch_stored(session=session, settings=settings, actor=user, batch_id=batch_id)
+    try:
+        with session_scope(_engine(settings.resolved_database_url)) as session:
+            monitoring.batch_stored(session=session, settings=settings, actor=user, batch_id=batch_id)
+    except Exception:  # noqa: BLE001 - the batch is recorded; its report can be made again from the Monitoring page
+        logging.getLogger("steward.api").exception("monitoring report of batch %s failed", batch_id)
+
+
+def wait_for_monitoring(timeout: float = 60) -> None:
+    """Return once the monitoring reports queued so far are done (tests and shutdown)."""
+    _monitoring().submit(lambda: None).result(timeout=timeout)
 
 
 async def openapi(_request: Request) -> JSONResponse:

@@ -106,6 +106,11 @@ def prepare(home: Path) -> dict:
     return {"token": secret, "chosen": chosen}
 
 
+STAGES = {"Reading": "find the version, load and verify the model", "Checking": "read the CSV",
+          "Scoring": "check against inputs and contract", "Storing": "predict",
+          "Comparing": "record the batch (rows kept as Parquet)", "Done": "monitoring report (drift)"}
+
+
 def batch(home: Path, rows: int) -> dict:
     """Score a ``rows``-row CSV as ``steward predict`` does, stage by stage (run in a fresh process)."""
     os.environ["STEWARD_HOME"] = str(home)
@@ -120,28 +125,28 @@ def batch(home: Path, rows: int) -> dict:
 
     settings = get_settings()
     engine = create_store_engine(settings.resolved_database_url)
-    marks: list[tuple[float, str]] = []
-    cpu_started = time.process_time()  # CPU seconds of this process (all its threads): what a busy machine hides
-    started = time.perf_counter()
+    # (wall, CPU, message): CPU seconds of this process and its threads show what a busy machine hides.
+    marks: list[tuple[float, float, str]] = [(time.perf_counter(), time.process_time(), "start")]
     with session_scope(engine) as session:
         actor = auth.get_user_by_name(session=session, username="bench")
-        result = serving.score_file(session=session, settings=settings, actor=actor, project_id=1,
-                                    model_name="employment", filename=csv.name, path=csv, channel="cli",
-                                    progress=lambda _f, message: marks.append((time.perf_counter(), message)))
-        scored = time.perf_counter()
+        result = serving.score_file(
+            session=session, settings=settings, actor=actor, project_id=1, model_name="employment",
+            filename=csv.name, path=csv, channel="cli",
+            progress=lambda _f, message: marks.append((time.perf_counter(), time.process_time(), message)))
         serving.write_export(result.output, out)
-        finished = time.perf_counter()
-        cpu = time.process_time() - cpu_started
-    stages, previous = {}, started
-    for moment, message in marks:
-        stages[message.split(" ")[0]] = round(moment - previous, 2)
-        previous = moment
+        marks.append((time.perf_counter(), time.process_time(), "written"))
     engine.dispose()
+    stages = []
+    for (wall0, cpu0, _), (wall1, cpu1, message) in zip(marks, marks[1:], strict=False):
+        label = STAGES.get(message.split(" ")[0], "write the predictions as CSV" if message == "written" else message)
+        stages.append({"stage": label, "wall": round(wall1 - wall0, 2), "cpu": round(cpu1 - cpu0, 2)})
+    monitoring = [s for s in stages if s["stage"] == STAGES["Done"]]
+    total_wall, total_cpu = marks[-1][0] - marks[0][0], marks[-1][1] - marks[0][1]
     return {"rows": result.batch.rows, "csv_mb": round(csv.stat().st_size / 1e6, 1),
-            "out_mb": round(out.stat().st_size / 1e6, 1), "score_seconds": round(scored - started, 2),
-            "csv_seconds": round(finished - scored, 2), "total_seconds": round(finished - started, 2),
-            "cpu_seconds": round(cpu, 2),
-            "stages": stages, "marks": [m for _t, m in marks],
+            "out_mb": round(out.stat().st_size / 1e6, 1), "stages": stages,
+            "total_wall": round(total_wall, 2), "total_cpu": round(total_cpu, 2),
+            "scoring_wall": round(total_wall - sum(s["wall"] for s in monitoring), 2),
+            "scoring_cpu": round(total_cpu - sum(s["cpu"] for s in monitoring), 2),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
@@ -260,13 +265,17 @@ def main() -> None:
     print(f"model: {prepared['chosen']} (employment v1, in production)\n")
     if not args.skip_batch:
         found = step("batch", str(args.rows))
-        print("| rows | CSV in | read + check + predict + record | write CSV | total (wall) | CPU time | target | "
-              "peak memory |")
-        print("| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
-        print(f"| {found['rows']:,} | {found['csv_mb']} MB | {found['score_seconds']} s | {found['csv_seconds']} s "
-              f"({found['out_mb']} MB) | **{found['total_seconds']} s** | {found['cpu_seconds']} s | ≤ 20 s: "
-              f"{'met' if found['total_seconds'] <= 20 else 'NOT met'} | {found['peak_rss_mb']:,} MiB |")
-        print("\nstages (seconds until each progress message):", json.dumps(found["stages"]), "\n")
+        print(f"{found['rows']:,} rows, CSV in {found['csv_mb']} MB, predictions out {found['out_mb']} MB, "
+              f"peak memory {found['peak_rss_mb']:,} MiB\n")
+        print("| stage | wall | CPU |")
+        print("| --- | ---: | ---: |")
+        for stage in found["stages"]:
+            print(f"| {stage['stage']} | {stage['wall']} s | {stage['cpu']} s |")
+        verdict = "met" if found["scoring_wall"] <= 20 else "NOT met"
+        print(f"| **read, check, predict, record, write CSV** (the issue's steps) | **{found['scoring_wall']} s** "
+              f"| {found['scoring_cpu']} s |")
+        print(f"| everything, with the monitoring report | {found['total_wall']} s | {found['total_cpu']} s |")
+        print(f"\ntarget ≤ 20 s for the issue's steps: {verdict}\n")
     if not args.skip_rest:
         found = rest(home, prepared["token"], args.seconds)
         print("| 1 record, sequential: median | p95 | min | target | 8 clients: throughput | median | p95 | errors |")

@@ -461,6 +461,7 @@ def rest(settings):
 
     with TestClient(Starlette(routes=api.ROUTES)) as client:
         yield client
+    api.wait_for_monitoring()  # nothing of this test's left running against its store
     api._engine(settings.resolved_database_url).dispose()  # no connection left open on the test's database
     api._engine.cache_clear()
 
@@ -473,6 +474,8 @@ def _post(rest, secret: str | None, body, path: str = "/api/v1/models/employment
 
 def test_rest_scores_records_with_the_production_version_and_logs_a_batch(session, builder, project, production,
                                                                          rest):
+    from app import api
+
     _token, secret = tokens.create_token(session=session, actor=builder, name="robot")
     answer = _post(rest, secret, [RECORD, dict(RECORD, region="Atlantis")])
     assert answer.status_code == 200, answer.text
@@ -482,7 +485,8 @@ def test_rest_scores_records_with_the_production_version_and_logs_a_batch(sessio
     assert found["unseen_categories"] == {"region": {"count": 1, "examples": ["Atlantis"]}}
     batch = serving.get_batch(session=session, batch_id=found["batch_id"])
     assert (batch.channel, batch.rows, batch.created_by_name) == ("api", 2, "bea")
-    # Its monitoring report is made once the answer has gone out (the test client waits for that too).
+    # Its monitoring report is made apart from the answer, by the server's monitoring thread.
+    api.wait_for_monitoring()
     assert session.exec(select(MonitoringReport).where(MonitoringReport.batch_id == batch.id)).first() is not None
     in_project = _post(rest, secret, [RECORD], path="/api/v1/projects/Labour force/models/employment/predict",
                        version="1")
