@@ -68,10 +68,10 @@ from core.models import (
 log = logging.getLogger(__name__)
 
 WRITERS = (Role.builder, Role.admin)  # who uploads labels and recomputes reports
-PROFILE_FORMAT = 1
+PROFILE_FORMAT = 2
 CELLS = 1000  # quantile cells per numeric reference column: the Wasserstein distance is exact to ~1e-4
 SMALL_REFERENCE = 1000  # evidently: a reference of at most this many values is judged by p-values
-EXACT_REFERENCE = 10_000  # up to this many reference values are kept as they are: distances are then exact
+EXACT_DISTINCT = 10_000  # a reference column with at most this many distinct values keeps them all: exact distances
 FEW_VALUES = 5  # evidently: numbers with at most this many distinct values are compared as categories
 P_VALUE = 0.05
 DISTANCE = 0.1
@@ -232,9 +232,8 @@ def _profile_column(series: pd.Series, kind: str, *, seed: int = 0) -> dict[str,
         entry.update(std=float(np.std(values)), mean=float(values.mean()), min=float(values[0]),
                      max=float(values[-1]), distinct=int(distinct.size), center=center,
                      integrals=_quantile_integrals(values, center).tolist())
-        if n <= EXACT_REFERENCE:
-            entry["values"] = values.tolist()
-        if distinct.size <= FEW_VALUES:
+        if distinct.size <= EXACT_DISTINCT:
+            # Whole numbers and small references: their exact distribution; quantile cells would blur the steps.
             unique, counts = np.unique(values, return_counts=True)
             entry["counts"] = [[float(v), int(c)] for v, c in zip(unique, counts, strict=True)]
         return entry
@@ -341,19 +340,25 @@ def _z_test(reference: Mapping[Any, int], current: Mapping[Any, int]) -> float:
     return float(math.erfc(abs(z) / math.sqrt(2))) if math.isfinite(z) else float("nan")  # 2 (1 - Φ(|z|))
 
 
-def _exact_wasserstein(u_sorted: np.ndarray, v_sorted: np.ndarray) -> float:
-    """∫|F_u − F_v| over the union of both samples' values (scipy's ``wasserstein_distance``, in numpy)."""
-    everything = np.sort(np.concatenate([u_sorted, v_sorted]))
-    deltas = np.diff(everything)
-    u_cdf = np.searchsorted(u_sorted, everything[:-1], side="right") / u_sorted.size
-    v_cdf = np.searchsorted(v_sorted, everything[:-1], side="right") / v_sorted.size
-    return float(np.sum(np.abs(u_cdf - v_cdf) * deltas))
+def _exact_wasserstein(values: np.ndarray, counts: np.ndarray, current_sorted: np.ndarray) -> float:
+    """∫|F_ref − F_cur| exactly, the reference given as distinct values and counts (scipy's ``wasserstein_distance``
+    in numpy, on the union of both sides' distinct values)."""
+    ahead = np.r_[True, current_sorted[1:] != current_sorted[:-1]]
+    points = np.union1d(values, current_sorted[ahead])
+    ref_cdf = np.r_[0, np.cumsum(counts)][np.searchsorted(values, points[:-1], side="right")] / counts.sum()
+    cur_cdf = np.searchsorted(current_sorted, points[:-1], side="right") / current_sorted.size
+    return float(np.sum(np.abs(ref_cdf - cur_cdf) * np.diff(points)))
+
+
+def _reference_values(entry: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    pairs = np.asarray(entry["counts"], dtype="float64").reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
 
 
 def _wasserstein(entry: Mapping[str, Any], current_sorted: np.ndarray) -> float:
-    if entry.get("values") is not None:
-        return _exact_wasserstein(np.asarray(entry["values"], dtype="float64"), current_sorted) / max(
-            float(entry["std"]), 0.001)
+    if entry.get("counts"):
+        values, counts = _reference_values(entry)
+        return _exact_wasserstein(values, counts, current_sorted) / max(float(entry["std"]), 0.001)
     reference = np.asarray(entry["integrals"], dtype="float64")
     cells = reference.size - 1
     current = _quantile_integrals(current_sorted, float(entry["center"]), cells)
@@ -431,7 +436,8 @@ def _drift(entry: Mapping[str, Any], reduced: _Reduced, *, judge_text: bool, see
                 return _checked("z", _z_test(reference_counts, current_counts))
             from scipy.stats import ks_2samp
 
-            p_value = float(ks_2samp(np.asarray(entry["values"], dtype="float64"), reduced.sorted_numbers())[1])
+            values, counts = _reference_values(entry)
+            p_value = float(ks_2samp(np.repeat(values, counts.astype(np.int64)), reduced.sorted_numbers())[1])
             return _result("ks", p_value, P_VALUE, p_value <= P_VALUE)
         if n_values <= FEW_VALUES:
             score = _jensen_shannon(reference_counts, current_counts)
@@ -846,7 +852,9 @@ def reference_profile(*, session: Session, settings: Settings, version_id: int,
     store = ArtifactStore(settings.artifacts_path)
     known = _known_profile(session, version_id)
     if known and store.exists(known):
-        return json.loads(store.read_bytes(known)), known
+        stored = json.loads(store.read_bytes(known))
+        if stored.get("format") == PROFILE_FORMAT:  # a profile of an older format is made again
+            return stored, known
     run = _run_of(session, version_id)
     dataset_version = datasets.get_version(session=session, version_id=run.dataset_version_id)
     if progress:
