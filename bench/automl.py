@@ -15,7 +15,9 @@ For each dataset the CSV is written to a temporary folder, then three fresh proc
    ``runs.load_test_set``), fit HistGradientBoosting with default settings on the same training rows with
    Steward's preprocessing (``build_pipeline`` of the ``gradient_boosting`` candidate, ``random_state=0``) and the
    prior/mean dummy, and score Steward, HGB and the dummy with ``evaluation.compute_metrics`` on the same test rows
-   with the run's primary metric.
+   with the run's primary metric. This step runs with one OpenMP thread (``OMP_NUM_THREADS=1``): HGB's model does
+   not depend on the number of threads, and two threads on a machine others keep busy make its fit many times
+   slower.
 
 ``--seeds N`` repeats steps 2 and 3 with the run seeds 42, 43, ..., 42 + N - 1 (``create_run(seed=...)``; 42 is its
 default, so ``--seeds 1`` is the single run it always was). The seed drives the run's train/test split, the CV
@@ -188,7 +190,10 @@ def step_train(version_id: int, target: str, budget: float, seed: int) -> dict:
         "final_fit_seconds": round(eval_start - fit_start, 2),
         "evaluate_store_seconds": round(wall - eval_start, 2),
         "finished": list(run.finished_candidates), "candidates": list(run.candidates), "chosen": run.chosen_candidate,
-        "leaderboard": [{k: row[k] for k in ("candidate", "mean", "std", "fit_seconds")} for row in run.leaderboard],
+        "leaderboard": [{k: row[k] for k in ("candidate", "mean", "std", "fit_seconds", "members") if k in row}
+                        for row in run.leaderboard],
+        "chosen_members": next((row.get("members") for row in run.leaderboard
+                                if row["candidate"] == run.chosen_candidate), None),
         "steward_stored": run.evaluation["metrics"][run.primary_metric]["value"],
         "dummy_stored": run.baseline[run.primary_metric],
         "main_maxrss_mb": round(self_peak / 1024),
@@ -274,6 +279,7 @@ class TreeMemory(threading.Thread):
         self.pid, self.interval = pid, interval
         self.peak_rss = self.peak_pss = 0  # kB
         self.most_processes = 0
+        self.loads: list[float] = []  # the machine's 1-minute load average, as it went
         self.stopped = threading.Event()
 
     @staticmethod
@@ -309,6 +315,7 @@ class TreeMemory(threading.Thread):
             self.peak_rss = max(self.peak_rss, sum(self._field(f"/proc/{p}/status", "VmRSS:") for p in pids))
             self.peak_pss = max(self.peak_pss, sum(self._field(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids))
             self.most_processes = max(self.most_processes, len(pids))
+            self.loads.append(os.getloadavg()[0])
             self.stopped.wait(self.interval)
 
 
@@ -354,11 +361,24 @@ def train_one(env: dict, prepared: dict, target: str, budget: float, seed: int, 
     trained, memory = child("train", str(prepared["version_id"]), target, str(budget), str(seed), env=env,
                             sample=True)
     result = {**prepared, **trained, "tree_peak_rss_mb": round(memory.peak_rss / 1024),
-              "tree_peak_pss_mb": round(memory.peak_pss / 1024), "most_processes": memory.most_processes}
-    if compare:
-        compared, _ = child("compare", str(trained["run_id"]), env=env)
+              "tree_peak_pss_mb": round(memory.peak_pss / 1024), "most_processes": memory.most_processes,
+              "load_min": round(min(memory.loads, default=0), 2), "load_max": round(max(memory.loads, default=0), 2)}
+    if compare:  # one OpenMP thread: HGB's fit does not depend on it, and two threads on a busy machine crawl
+        compared, _ = child("compare", str(trained["run_id"]), env={**env, "OMP_NUM_THREADS": "1"})
         result.update(compared)
     return result
+
+
+def chosen_label(result: dict) -> str:
+    """The chosen candidate, with an average's members (short names)."""
+    members = result.get("chosen_members")
+    if not members:
+        return result["chosen"]
+    short = {"gradient_boosting": "gb", "gradient_boosting_slow": "gb_slow", "gradient_boosting_deep": "gb_deep",
+             "random_forest": "rf", "extra_trees": "et", "logistic_regression": "lr",
+             "logistic_regression_strong": "lr_strong", "ridge": "ridge", "text_words_characters": "words+chars",
+             "text_words_weak_regularisation": "words_c10"}
+    return "avg(" + " + ".join(short.get(m, m) for m in members) + ")"
 
 
 def _fmt(value: float | None) -> str:
@@ -392,7 +412,7 @@ def table(results: list[dict], budget: float) -> str:
         lines.append(
             f"| {r['dataset']} | {r['rows']:,} | {r['task']} | {r['metric']} | {_fmt(r['steward'])} | {hgb} | "
             f"{_fmt(r['dummy'])} | {verdict(r)} | {r['wall_seconds']:.1f} s | {r['search_seconds']:.1f} s / "
-            f"{r['final_fit_seconds']:.1f} s | {len(r['finished'])}/{len(r['candidates'])} | {r['chosen']} | "
+            f"{r['final_fit_seconds']:.1f} s | {len(r['finished'])}/{len(r['candidates'])} | {chosen_label(r)} | "
             f"{r['tree_peak_rss_mb']:,} MiB |")
     return "\n".join(lines)
 
@@ -425,7 +445,7 @@ def seeds_table(results: list[dict], budget: float) -> str:
             difference = "+" + difference
         chosen = defaultdict(int)
         for r in runs:
-            chosen[r["chosen"]] += 1
+            chosen[chosen_label(r)] += 1
         metric = first["metric"] + ("" if first["greater_is_better"] else " (lower is better)")
         hgb = _mean_std([r["hgb"] for r in runs], large) + (" ¹" if first["hgb_label"] != "HGB default" else "")
         worse = f"**{counts[2]}**" if counts[2] else "0"
@@ -441,13 +461,14 @@ def seeds_table(results: list[dict], budget: float) -> str:
 
 def seed_details(results: list[dict]) -> str:
     """Every run on one line: the figures behind the summary."""
-    lines = ["| dataset | seed | Steward | HGB default | dummy | Steward vs HGB | chosen | finished | time used |",
-             "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |"]
+    lines = ["| dataset | seed | Steward | HGB default | dummy | Steward vs HGB | chosen | finished | time used "
+             "| search | load |", "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |"]
     for r in sorted(results, key=lambda r: (list(DATASETS).index(r["dataset"]) if r["dataset"] in DATASETS else 99,
                                             r["seed"])):
         lines.append(f"| {r['dataset']} | {r['seed']} | {_fmt(r['steward'])} | {_fmt(r['hgb'])} | "
-                     f"{_fmt(r['dummy'])} | {verdict(r)} | {r['chosen']} | {len(r['finished'])}/"
-                     f"{len(r['candidates'])} | {r['wall_seconds']:.1f} s |")
+                     f"{_fmt(r['dummy'])} | {verdict(r)} | {chosen_label(r)} | {len(r['finished'])}/"
+                     f"{len(r['candidates'])} | {r['wall_seconds']:.1f} s | {r['search_seconds']:.1f} s | "
+                     f"{r.get('load_min', 0):.1f}–{r.get('load_max', 0):.1f} |")
     return "\n".join(lines)
 
 
@@ -475,10 +496,11 @@ def big_table(r: dict, budget: float) -> str:
         ("ingest (not part of training)", f"{r['ingest_seconds']:.1f} s"),
         ("load + checks + split + worker start", f"{r['prepare_seconds']:.1f} s"),
         ("search (on a 50,000-row subsample)", f"{r['search_seconds']:.1f} s (budget {budget:g} s)"),
-        ("final fit of the winner on all training rows", f"{r['final_fit_seconds']:.1f} s ({r['chosen']})"),
+        ("final fit of the winner on all training rows", f"{r['final_fit_seconds']:.1f} s ({chosen_label(r)})"),
         ("test evaluation + storing model and test set", f"{r['evaluate_store_seconds']:.1f} s"),
         ("total wall time of run_training", f"{r['wall_seconds']:.1f} s"),
         ("candidates finished", f"{len(r['finished'])}/{len(r['candidates'])}: {', '.join(r['finished'])}"),
+        ("machine load (1-minute average) during training", f"{r.get('load_min', 0):.1f}–{r.get('load_max', 0):.1f}"),
         ("peak memory, process tree RSS (sampled)", f"{r['tree_peak_rss_mb']:,} MiB"),
         ("peak memory, process tree PSS (sampled)", f"{r['tree_peak_pss_mb']:,} MiB"),
         ("peak memory, main process alone (ru_maxrss, exact)", f"{r['main_maxrss_mb']:,} MiB"),
