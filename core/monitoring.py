@@ -12,8 +12,9 @@ A :class:`~core.models.MonitoringReport` is made for every :class:`~core.models.
   intervals and, for coding (text) models, the automation rate and the accuracy of automatically coded records.
 
 The verdicts are evidently 0.7's ``DataDriftPreset`` defaults, computed the same way but vectorised from a
-*reference profile*: per column the quantile integrals, standard deviation and value counts of the training data,
-computed once per model version and kept as an artifact. evidently chooses its method by the size of the reference
+*reference profile*: per column the quantile integrals (or, with at most 10,000 distinct values, the exact value
+counts), standard deviation and category counts of the training data, computed once per model version and kept as an
+artifact. evidently chooses its method by the size of the reference
 (at most 1,000 values: Kolmogorov-Smirnov, chi-square or Z-test p-values, drift below 0.05; more: normed
 Wasserstein distance for numbers and Jensen-Shannon distance for categories and numbers with at most 5 values,
 drift at 0.1 or more; text: a domain classifier's ROC AUC), and so does Steward. A batch smaller than
@@ -895,6 +896,7 @@ def _set_status(session: Session, report: MonitoringReport, status: str, error: 
 def compute_report(*, session: Session, settings: Settings, report_id: int, actor: UserPublic | None = None,
                    html: bool = False, progress: Callable[[float, str], None] | None = None) -> ReportView:
     """Compute and store a report (the ``monitoring.report`` job runs this); a failure is recorded on the report."""
+    from core.jobs import JobCancelled
 
     report_progress = progress or (lambda _fraction, _message: None)
     report = session.get(MonitoringReport, report_id)
@@ -933,8 +935,9 @@ def compute_report(*, session: Session, settings: Settings, report_id: int, acto
     except BaseException as error:
         session.rollback()
         report = session.get(MonitoringReport, report_id)
-        message = str(error) if isinstance(error, DomainError) else (
-            f"The report could not be computed ({type(error).__name__}: {error}).")
+        message = (str(error) if isinstance(error, DomainError) else "The report was cancelled."
+                   if isinstance(error, JobCancelled) else
+                   f"The report could not be computed ({type(error).__name__}: {error}).")
         _set_status(session, report, "failed", message[:2000])
         raise
     if html:
