@@ -248,7 +248,7 @@ def _clean_rule(session: Session, model: RegisteredModel, *, metric: str, column
     unknown = [c for c in channels if c not in CHANNELS]
     if unknown or not channels:
         raise InvalidInput(f"Choose at least one channel: {', '.join(CHANNELS.values())}.")
-    recipients = [mail._check_address(r, "The recipient") for r in dict.fromkeys(
+    recipients = [mail.check_address(r, "The recipient") for r in dict.fromkeys(
         r.strip() for r in recipients if r and r.strip())]
     webhook_url = (webhook_url or "").strip() or None
     if "webhook" in channels and not webhook_url:

@@ -92,7 +92,8 @@ def get_smtp(*, session: Session) -> SmtpSettings:
                         updated_by=(who.display_name or who.username) if who else None, updated_at=row.updated_at)
 
 
-def _check_address(address: str, what: str) -> str:
+def check_address(address: str, what: str) -> str:
+    """The address, trimmed; refused in plain words when it is not an e-mail address."""
     address = (address or "").strip()
     name, parsed = parseaddr(address)
     if not parsed or "@" not in parsed or parsed.startswith("@") or parsed.endswith("@") or " " in parsed:
@@ -114,7 +115,7 @@ def save_smtp(*, session: Session, settings: Settings, actor: UserPublic, host: 
         raise InvalidInput("Choose either STARTTLS or SSL from the start, not both.")
     if not 1 <= float(timeout) <= 120:
         raise InvalidInput("The timeout is between 1 and 120 seconds.")
-    sender = _check_address(sender, "The sender address")
+    sender = check_address(sender, "The sender address")
     row = _row(session) or AppSetting(key=SETTING_KEY, value={})
     sealed = row.value.get("password") or ""
     if clear_password:
@@ -177,7 +178,7 @@ def send_email(*, session: Session, settings: Settings, to: list[str], subject: 
 def send_test_email(*, session: Session, settings: Settings, actor: UserPublic, to: str) -> str:
     """Send a short test message (administrators); returns what happened in words."""
     require_role(actor, Role.admin)
-    address = _check_address(to, "The test address")
+    address = check_address(to, "The test address")
     error: DeliveryError | None = None
     try:
         send_email(session=session, settings=settings, to=[address], subject="Steward: test message",

@@ -51,6 +51,7 @@ from core.models import (
     ModelVersion,
     PipelineConfig,
     PipelineRun,
+    Project,
     RegisteredModel,
     Role,
     TrainingRun,
@@ -267,8 +268,6 @@ def acting_user(*, session: Session, model_id: int) -> User | None:
     production = _production(session, model_id)
     if production is not None:
         candidates.append(session.get(TrainingRun, production.run_id).created_by_id)
-    from core.models import Project
-
     candidates.append(session.get(Project, model.project_id).owner_id)
     for user_id in candidates:
         user = session.get(User, user_id)
@@ -869,6 +868,3 @@ def retraining_triggers(*, session: Session, model_id: int) -> list[str]:
     found += [f"alert “{describe_rule(r.metric, r.column, r.direction, r.threshold)}”" for r in rules]
     return found
 
-
-def model_ids_with_runs(*, session: Session, project_id: int) -> set[int]:
-    return set(session.exec(select(PipelineRun.model_id).where(PipelineRun.project_id == project_id)))
